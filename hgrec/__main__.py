@@ -1,0 +1,3 @@
+from hgrec.cli import main
+
+main()
