@@ -1,9 +1,10 @@
 """`hgrec data fetch NAME`: download a dataset from its official source, verify it, unpack it into
 `<cache>/raw/<name>/` where `load_dataset(name)` finds it without `--root`.
 
-Verification: every download is checked against a SHA-256 (or, for the KuaiRand archive, the MD5
-that Zenodo publishes: its SHA-256 is not published), and files we know byte for byte — the members
-hgrec parses — are checked against their SHA-256 after unpacking. A mismatch deletes the download
+Verification: every download is checked against a SHA-256 (for the KuaiRand archive, the MD5 that
+Zenodo publishes: its SHA-256 is not published), and files we know byte for byte — the members hgrec
+parses — are checked against their SHA-256 after unpacking. The ML-100K zip has no published
+checksum, so its three parsed members (u.data, u.item, u.user) are what is verified. A mismatch deletes the download
 and raises DataError; nothing half-written is left in the cache (temp file + rename, temp dir +
 rename). `mirror=` replaces the scheme and host of every URL, for a local copy (and for the tests,
 which serve a small archive from 127.0.0.1).
@@ -94,12 +95,16 @@ def _with_mirror(url: str, mirror: str | None) -> str:
 
 
 def download(url: str, dest: Path, *, sha256: str | None = None, md5: str | None = None, timeout: float = 60,
-             progress: bool = False) -> Path:
-    """Stream `url` to `dest` (atomically), hashing as it goes; raise DataError on a bad checksum."""
-    if sha256 is None and md5 is None:
+             progress: bool = False, members_checked: bool = False) -> Path:
+    """Stream `url` to `dest` (atomically), hashing as it goes; raise DataError on a bad checksum.
+
+    `members_checked=True` allows an archive without a published checksum of its own, when the
+    caller verifies the files inside it (ML-100K: GroupLens publishes none for the zip).
+    """
+    if sha256 is None and md5 is None and not members_checked:
         raise ValueError(f"refusing to download {url} without a checksum")
-    h = hashlib.sha256() if sha256 else hashlib.md5()
-    want = (sha256 or md5).lower()
+    h = hashlib.md5() if md5 and not sha256 else hashlib.sha256()
+    want = (sha256 or md5 or "").lower()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp, atomic_path(dest) as tmp:
             total = int(resp.headers.get("Content-Length") or 0) or None
@@ -117,7 +122,7 @@ def download(url: str, dest: Path, *, sha256: str | None = None, md5: str | None
             if bar:
                 bar.close()
             got = h.hexdigest()
-            if got != want:
+            if want and got != want:
                 raise DataError(f"checksum mismatch: expected {'sha256' if sha256 else 'md5'} {want}, got {got}", url)
     except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
         raise DataError(f"download failed ({e})", url) from e
@@ -136,7 +141,7 @@ def fetch(name: str, dest_root: Path, *, mirror: str | None = None, sources: dic
         downloads.mkdir()
         for rf in table[name]:
             path = download(_with_mirror(rf.url, mirror), downloads / rf.filename, sha256=rf.sha256, md5=rf.md5,
-                            progress=progress)
+                            progress=progress, members_checked=bool(rf.extract and rf.members_sha256))
             if rf.extract:
                 _extract(path, tmp, rf.strip)
                 path.unlink()

@@ -52,7 +52,7 @@ class IdMap:
         """Dense ids for raw ids; unknown ids raise DataError naming (up to 5 of) them."""
         values = np.asarray(raw_values)
         if self.is_string:
-            values = values.astype(self.raw.dtype if self.raw.dtype.kind == "U" else object)
+            values = values.astype(str)  # never to raw's fixed width: that would truncate unknown ids
         elif values.dtype.kind not in "iu":
             try:
                 values = values.astype(np.int64)

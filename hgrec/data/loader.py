@@ -22,6 +22,7 @@ from hgrec.data.adapters.kuairand import KuaiRandAdapter
 from hgrec.data.dataset import SCHEMA_VERSION, Dataset
 from hgrec.data.errors import DataError
 from hgrec.data.io import sha256_file
+from hgrec.utils.atomic import recover_dir
 
 SAMPLE_NAME = "sample"
 
@@ -85,6 +86,7 @@ def load_dataset(
     key = cache_key(adapter, root)
     base = cache_root(cache_dir) / "datasets" / adapter.name
     path = base / key
+    recover_dir(path)  # finish a swap an earlier process died in
     if path.is_dir() and not refresh:
         try:
             return Dataset.load(path)

@@ -51,7 +51,7 @@ class AmazonAdapter(Adapter):
     def read(self, root: Path) -> Dataset:
         seq_path, *text_path = self.source_files(root)
         seqs = read_token_lines(seq_path, min_tokens=2)
-        dup = seqs["key"].is_duplicated()
+        dup = ~seqs["key"].is_first_distinct()  # the second (and later) line of a repeated user
         if dup.any():
             i = int(np.argmax(dup.to_numpy()))
             raise DataError(f"user {seqs['key'][i]!r} appears on more than one line", seq_path, int(seqs["line"][i]))
