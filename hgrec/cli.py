@@ -15,6 +15,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import hgrec
@@ -23,13 +24,15 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="hgrec: hiera
 data_app = typer.Typer(no_args_is_help=True, help="Datasets: statistics, download, derived views.")
 app.add_typer(data_app, name="data")
 console = Console()
+err_console = Console(stderr=True, soft_wrap=True)
 
 RootOpt = Annotated[Optional[Path], typer.Option("--root", help="Folder with the dataset's raw files.")]
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache", help="Cache folder (default $HGREC_CACHE or ~/.cache/hgrec).")]
 
 
 def _fail(e: Exception) -> None:
-    console.print(f"[red]error:[/red] {e}", highlight=False)
+    msg = e.args[0] if isinstance(e, KeyError) and e.args else e  # KeyError's str() adds quotes
+    err_console.print(f"[red]error:[/red] {escape(str(msg))}", highlight=False)
     raise typer.Exit(code=2)
 
 

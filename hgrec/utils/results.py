@@ -128,7 +128,7 @@ def _fmt(v: Any) -> str:
             return f"{v:,.0f}"
         if abs(v) >= 1:
             return f"{v:.3f}".rstrip("0").rstrip(".")
-        return f"{v:.4f}"
+        return f"{v:.4g}"
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)

@@ -1,0 +1,49 @@
+"""The CLI end to end (typer's runner: same code path as the console script)."""
+
+import json
+
+from typer.testing import CliRunner
+
+from hgrec.cli import app
+
+runner = CliRunner()
+
+
+def test_stats_sample_needs_no_data_folder(tmp_path):
+    r = runner.invoke(app, ["data", "stats", "sample", "--json", "--cache", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output)
+    assert (s["users"], s["items"], s["interactions"]) == (2_000, 5_308, 62_971)
+
+
+def test_stats_real_dataset_table(data_root, tmp_path):
+    r = runner.invoke(app, ["data", "stats", "kuairand", "--root", str(data_root / "kuairand-pure"),
+                            "--cache", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    for figure in ("25,156", "6,361", "228,329", "189,039"):
+        assert figure in r.output
+    r2 = runner.invoke(app, ["data", "stats", "kuairand", "--root", str(data_root / "kuairand-pure"),
+                             "--cache", str(tmp_path)])
+    assert "cache hit" in r2.output
+
+
+def test_errors_are_clean(tmp_path):
+    r = runner.invoke(app, ["data", "stats", "nope", "--root", str(tmp_path)])
+    assert r.exit_code == 2 and "unknown dataset 'nope'" in r.output
+    r = runner.invoke(app, ["data", "stats", "ml-100k", "--cache", str(tmp_path)])
+    assert r.exit_code == 2 and "hgrec data fetch ml-100k" in r.output
+    (tmp_path / "ml").mkdir()
+    (tmp_path / "ml" / "u.data").write_text("1\t2\n")
+    r = runner.invoke(app, ["data", "stats", "ml-100k", "--root", str(tmp_path / "ml"), "--cache", str(tmp_path)])
+    assert r.exit_code == 2 and "no file matching u.item" in r.output and "Traceback" not in r.output
+
+
+def test_demo_prints_stats_and_slates(tmp_path):
+    r = runner.invoke(app, ["demo", "--cache", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert "62,971" in r.output and "exposed + effective" in r.output and "history" in r.output
+
+
+def test_version():
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.startswith("hgrec ")
