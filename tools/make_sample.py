@@ -31,7 +31,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--source", type=Path, default=Path("../shared/data/kuairand-pure"))
     ap.add_argument("--users", type=int, default=2000)
+    ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
+    out = args.out
     log_path = args.source / "log_standard_4_25_to_5_08_pure.csv.gz"
     log = pl.read_csv(log_path, infer_schema_length=0)  # all as strings: values written back verbatim
     counts = log.group_by("user_id").len().with_columns(uid=pl.col("user_id").cast(pl.Int64))
@@ -41,12 +43,12 @@ def main() -> None:
     videos = videos.filter(pl.col("video_id").is_in(sample["video_id"].unique().implode()))
     users = pl.read_csv(args.source / "user_features_pure.csv", infer_schema_length=0)
     users = users.filter(pl.col("user_id").is_in(top.implode()))
-    OUT.mkdir(parents=True, exist_ok=True)
-    write_gz_csv(sample, OUT / log_path.name)
-    write_gz_csv(videos, OUT / "video_features_basic_pure.csv.gz")
-    write_gz_csv(users, OUT / "user_features_pure.csv.gz")
-    shutil.copyfile(args.source / "LICENSE", OUT / "LICENSE")
-    print(f"{sample.height} rows, {sample['user_id'].n_unique()} users, {sample['video_id'].n_unique()} videos -> {OUT}")
+    out.mkdir(parents=True, exist_ok=True)
+    write_gz_csv(sample, out / log_path.name)
+    write_gz_csv(videos, out / "video_features_basic_pure.csv.gz")
+    write_gz_csv(users, out / "user_features_pure.csv.gz")
+    shutil.copyfile(args.source / "LICENSE", out / "LICENSE")
+    print(f"{sample.height} rows, {sample['user_id'].n_unique()} users, {sample['video_id'].n_unique()} videos -> {out}")
 
 
 if __name__ == "__main__":

@@ -142,3 +142,19 @@ def test_custom_table_adapter(tmp_path):
     c1 = int(ds.user_map.to_dense(["c1"])[0])
     assert list(ds.item_map.to_raw(sequences(ds).user(c1))) == ["B", "A"]  # time order
     assert ds.interactions["ts"].to_list()[:2] == [5000, 10000]
+
+
+def test_embedded_sample_rebuilds_byte_for_byte(data_root, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from hgrec.data.loader import sample_root
+
+    script = Path(__file__).resolve().parents[2] / "tools" / "make_sample.py"
+    subprocess.run([sys.executable, str(script), "--source", str(data_root / "kuairand-pure"), "--out",
+                    str(tmp_path)], check=True, capture_output=True)
+    shipped = sorted(p.name for p in sample_root().iterdir())
+    assert shipped == sorted(p.name for p in tmp_path.iterdir())
+    for name in shipped:
+        assert (tmp_path / name).read_bytes() == (sample_root() / name).read_bytes(), name
