@@ -70,6 +70,16 @@ class Sequences:
         return out
 
 
+def _user_blocks(u: np.ndarray):
+    """For rows sorted by user: (first row of its user?, flat start of each user block, block index of
+    each row, position of each row within its user)."""
+    first = np.ones(len(u), dtype=bool)
+    first[1:] = u[1:] != u[:-1]
+    user_start = np.flatnonzero(first)
+    run = np.cumsum(first) - 1
+    return first, user_start, run, np.arange(len(u)) - user_start[run]
+
+
 def sequences(ds: Dataset, columns: list[str] | None = None, where: pl.Expr | None = None) -> Sequences:
     """CSR view of the interactions (optionally filtered, e.g. to effective rows)."""
     df = ds.interactions if where is None else ds.interactions.filter(where)
@@ -100,21 +110,18 @@ def add_sessions(ds: Dataset, session_gap_ms: int = DEFAULT_SESSION_GAP_MS, df: 
     df = ds.interactions if df is None else df
     u = df["user_id"].to_numpy()
     t = df["ts"].to_numpy()
-    first = np.ones(len(u), dtype=bool)
-    first[1:] = u[1:] != u[:-1]
+    first, user_start, run, pos = _user_blocks(u)
     gap = np.zeros(len(u), dtype=np.int64)
     gap[1:] = t[1:] - t[:-1]
     new = first | ((gap > session_gap_ms) if ds.info.has_timestamps else False)
     session_id = np.cumsum(new) - 1
-    user_first_session = session_id[np.flatnonzero(first)]
-    user_start = np.flatnonzero(first)
-    run = np.cumsum(first) - 1  # index of the user's block
+    user_first_session = session_id[user_start]
     session_start = np.flatnonzero(new)
     return df.with_columns(
         session_id=pl.Series(session_id, dtype=pl.Int64),
         session_index=pl.Series(session_id - user_first_session[run], dtype=pl.Int32),
         pos_in_session=pl.Series(np.arange(len(u)) - session_start[session_id], dtype=pl.Int32),
-        pos=pl.Series(np.arange(len(u)) - user_start[run], dtype=pl.Int32),
+        pos=pl.Series(pos, dtype=pl.Int32),
         gap_ms=pl.Series(np.where(first, -1, gap), dtype=pl.Int64).replace(-1, None),
     )
 
@@ -141,17 +148,13 @@ def request_index(ds: Dataset, slate_size: int) -> np.ndarray:
         raise ValueError(f"slate_size must be >= 1, got {slate_size}")
     df = ds.interactions
     u = df["user_id"].to_numpy()
-    first = np.ones(len(u), dtype=bool)
-    first[1:] = u[1:] != u[:-1]
-    user_start = np.flatnonzero(first)
-    run = np.cumsum(first) - 1
+    first, user_start, run, pos = _user_blocks(u)
     if "request_id" in df.columns:
         r = df["request_id"].to_numpy()
         new = first.copy()
         new[1:] |= r[1:] != r[:-1]
         c = np.cumsum(new)
         return c - c[user_start][run]
-    pos = np.arange(len(u)) - user_start[run]
     lengths = np.diff(np.append(user_start, len(u)))
     from_end = lengths[run] - 1 - pos
     n_req = (lengths + slate_size - 1) // slate_size
@@ -177,11 +180,7 @@ def slates(ds: Dataset, slate_size: int = 5, min_history: int = 1,
     eff = df["effective"].to_numpy() if "effective" in df.columns else np.ones(len(u), dtype=bool)
     ts = df["ts"].to_numpy()
     n = len(u)
-    first = np.ones(n, dtype=bool)
-    first[1:] = u[1:] != u[:-1]
-    user_start = np.flatnonzero(first)
-    run = np.cumsum(first) - 1
-    pos = np.arange(n) - user_start[run]
+    first, user_start, run, pos = _user_blocks(u)
 
     # One row per request: rows where (user, request) changes.
     rnew = first.copy()
@@ -194,8 +193,7 @@ def slates(ds: Dataset, slate_size: int = 5, min_history: int = 1,
     r_from_end = n_req_user[r_user] - 1 - r_req  # 0 = the user's last request
 
     if temporal_cuts is None:
-        split = np.where(r_from_end == 0, 0, np.where(r_from_end == 1, 1, 2))  # codes: test/valid/train
-        split = np.array([2, 1, 0])[split]  # -> train=0, valid=1, test=2
+        split = np.select([r_from_end == 0, r_from_end == 1], [2, 1], 0)  # test=2, valid=1, train=0
     else:
         split = temporal_split_codes(ts[rstart], temporal_cuts, ds)
 
