@@ -1,0 +1,68 @@
+"""HSTU as a next-item retrieval model (Zhai et al., ICML 2024, arXiv 2402.17152).
+
+Item + learned absolute position embeddings -> `n_layers` HSTU blocks (pointwise SiLU attention with
+relative position/time bias and U-gating, hgrec/nn/hstu.py) -> final LayerNorm -> the last position
+scores every item through the tied item embeddings.
+
+Where we depart from the reference implementation (meta-recsys/generative-recommenders):
+- Same output head and losses as our SASRec (hgrec/models/sequential.py) so the comparison is the
+  architecture alone; the reference's setup (sampled softmax, l2-normalised embeddings,
+  temperature 0.05) is `head: {loss: sampled, l2_norm: true, temperature: 0.05}`.
+- The time bias uses the query's own timestamp (see hgrec/nn/hstu.py); it is switched off for
+  order-only sources (Amazon), where only the positional bias remains.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+from torch import nn
+
+from hgrec.models.registry import register
+from hgrec.models.sequential import HeadConfig, NextItemModel
+from hgrec.nn import HSTUBlock
+
+
+@dataclasses.dataclass
+class HSTUConfig:
+    d_model: int = 64
+    n_layers: int = 2
+    n_heads: int = 2
+    d_qk: int | None = None  # per head; default d_model / n_heads
+    d_v: int | None = None
+    dropout: float = 0.2
+    num_time_buckets: int = 128
+    time_bias: bool = True  # ignored (off) when the dataset has no timestamps
+    head: HeadConfig = dataclasses.field(default_factory=HeadConfig)
+
+
+@register("hstu", HSTUConfig)
+class HSTU(NextItemModel):
+    def __init__(self, config: HSTUConfig, num_items: int, max_len: int, has_timestamps: bool = False):
+        super().__init__(config.head, num_items, config.d_model)
+        self.config, self.max_len = config, max_len
+        self.use_time = config.time_bias and has_timestamps
+        self.pos_emb = nn.Embedding(max_len, config.d_model)
+        nn.init.normal_(self.pos_emb.weight, std=0.02)
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(
+            HSTUBlock(config.d_model, config.n_heads, max_len, config.d_qk, config.d_v, config.dropout,
+                      config.num_time_buckets, self.use_time)
+            for _ in range(config.n_layers)
+        )
+        self.norm = nn.LayerNorm(config.d_model, eps=1e-6)
+
+    def encode(self, items: torch.Tensor, timestamps: torch.Tensor | None = None) -> torch.Tensor:
+        B, L = items.shape
+        if L > self.max_len:
+            raise ValueError(f"history length {L} exceeds max_len {self.max_len}")
+        pad = items == 0
+        pos = torch.arange(self.max_len - L, self.max_len, device=items.device)
+        x = self.item_emb(items) * math.sqrt(self.config.d_model) + self.pos_emb(pos)[None]
+        x = self.drop(x) * ~pad[..., None]
+        ts = timestamps if self.use_time else None
+        for block in self.blocks:
+            x = block(x, key_padding=pad, timestamps=ts)
+        return self.norm(x)

@@ -1,0 +1,98 @@
+"""Multi-head attention on `F.scaled_dot_product_attention`: self or cross, causal and padding masks,
+and a KV cache for incremental (autoregressive) decoding.
+
+Masks follow SDPA's boolean convention: True = may attend. Padding is given as a key mask
+`key_padding` of shape (B, S), True where the key is padding.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class KVCache:
+    """Keys/values of the steps decoded so far, per layer: (B, H, T, hd) tensors grown by `append`.
+
+    Beam search reorders the batch with `reorder(indices)`. Cross-attention caches its (fixed)
+    context keys/values once with `static=True`.
+    """
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.k is None else self.k.shape[2]
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.k is None:
+            self.k, self.v = k, v
+        else:
+            self.k = torch.cat([self.k, k], dim=2)
+            self.v = torch.cat([self.v, v], dim=2)
+        return self.k, self.v
+
+    def reorder(self, index: torch.Tensor) -> None:
+        if self.k is not None:
+            self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
+
+
+class MultiHeadAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = False,
+                 d_context: int | None = None):
+        super().__init__()
+        if d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+        self.n_heads, self.head_dim = n_heads, d_model // n_heads
+        self.query = nn.Linear(d_model, d_model, bias=bias)
+        self.key = nn.Linear(d_context or d_model, d_model, bias=bias)
+        self.value = nn.Linear(d_context or d_model, d_model, bias=bias)
+        self.out = nn.Linear(d_model, d_model, bias=bias)
+        self.dropout = dropout
+
+    def _heads(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, _ = x.shape
+        return x.view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, H, T, hd)
+
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, T, d) queries
+        context: torch.Tensor | None = None,  # (B, S, d_ctx) for cross-attention; None = self
+        context_v: torch.Tensor | None = None,  # value source if it differs from the key source
+        *,
+        causal: bool = False,
+        key_padding: torch.Tensor | None = None,  # (B, S) True = padding (ignored key)
+        attn_mask: torch.Tensor | None = None,  # (B|1, 1|H, T, S) bool, True = may attend
+        cache: KVCache | None = None,
+        static_kv: bool = False,  # cross-attention with cache: compute context K/V once
+    ) -> torch.Tensor:
+        B, T, _ = x.shape
+        q = self._heads(self.query(x))
+        if static_kv and cache is not None and cache.k is not None:
+            k, v = cache.k, cache.v  # the context does not change between decoding steps
+        else:
+            src = x if context is None else context
+            k = self._heads(self.key(src))
+            v = self._heads(self.value(src if context_v is None else context_v))
+            if cache is not None:
+                k, v = cache.append(k, v)
+        S = k.shape[2]
+        mask = attn_mask
+        if causal:
+            # Query t (absolute position S-T+t) may see keys 0..S-T+t: correct with and without a cache.
+            tri = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
+            mask = tri if mask is None else (mask & tri)
+        if key_padding is not None:
+            keep = ~key_padding[:, None, None, :]  # (B, 1, 1, S)
+            mask = keep if mask is None else (mask & keep)
+        if mask is not None and mask.dim() == 2:
+            mask = mask[None, None]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        # Rows whose every key is masked (a fully padded query) come out NaN: zero them.
+        if mask is not None:
+            y = y.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
+        y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, d)
+        return self.out(y)

@@ -1,0 +1,69 @@
+"""Entry point for training, single process or under torchrun (DDP):
+
+    python -m hgrec.train --config configs/amazon-beauty/sasrec.yaml [--resume] [key.path=value ...]
+    torchrun --nproc-per-node 8 -m hgrec.train --config ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from hgrec.data import load_dataset
+from hgrec.models import build_model
+from hgrec.training.config import RunConfig, load_config
+from hgrec.training.distributed import init_distributed, shutdown
+from hgrec.training.tasks import NextItemTask
+from hgrec.training.trainer import Trainer
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("trainer.device=cuda but no CUDA device is visible")
+    return name
+
+
+def make_task(cfg: RunConfig):
+    ds = load_dataset(cfg.data.dataset, cfg.data.root, cache_dir=cfg.data.cache)
+    return NextItemTask(ds, cfg.data.max_len, cfg.data.mask_history)
+
+
+def run_dir_for(cfg: RunConfig) -> Path:
+    name = cfg.trainer.run_name or f"{cfg.data.dataset}-{cfg.model_name}-s{cfg.trainer.seed}"
+    return Path(cfg.trainer.out_dir) / name
+
+
+def train(cfg: RunConfig, resume: bool = False, callbacks=None) -> dict:
+    device = resolve_device(cfg.trainer.device)
+    info = init_distributed(device)
+    try:
+        if cfg.trainer.num_threads:
+            torch.set_num_threads(cfg.trainer.num_threads)
+        torch.manual_seed(cfg.trainer.seed)
+        task = make_task(cfg)
+        model = build_model(cfg.model_name, cfg.model, **task.meta)
+        trainer = Trainer(cfg, task, model, run_dir_for(cfg), info, device, callbacks)
+        return trainer.fit(resume=resume)
+    finally:
+        shutdown(info)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="Train any registered hgrec model.")
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--resume", action="store_true", help="continue from the run's latest checkpoint")
+    ap.add_argument("overrides", nargs="*", help="key.path=value")
+    args = ap.parse_args(argv)
+    cfg = load_config(args.config, args.overrides)
+    result = train(cfg, args.resume)
+    if result:
+        print({k: round(v, 4) for k, v in result["test"].items() if "@" in k or k == "mrr"})
+
+
+if __name__ == "__main__":
+    sys.exit(main())

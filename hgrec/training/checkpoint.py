@@ -1,0 +1,75 @@
+"""Checkpoints in the layout people know from Hugging Face, written atomically, loadable without pickle.
+
+    <run>/checkpoints/step_000123/
+        model.safetensors   weights (safetensors' save_model: handles tied embeddings)
+        config.json         model name + resolved run config + dataset meta + hgrec/schema version
+        trainer.pt          optimizer, scheduler, RNG, epoch/step/data position, early-stopping state:
+                            plain types and tensors only -> torch.load(weights_only=True)
+    <run>/best/             model.safetensors + config.json + metrics.json of the best validation epoch
+
+Each directory is built under a temporary name and renamed into place; the latest `keep_last`
+step directories are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+
+import hgrec
+from hgrec.utils.atomic import atomic_dir
+
+SCHEMA_VERSION = 1
+_STEP = re.compile(r"^step_(\d+)$")
+
+
+def save_checkpoint(path: Path, model: torch.nn.Module, meta: dict[str, Any], trainer_state: dict | None = None,
+                    extra_json: dict[str, dict] | None = None) -> Path:
+    with atomic_dir(path) as tmp:
+        save_model(model, str(tmp / "model.safetensors"))
+        meta = {"hgrec_version": hgrec.__version__, "schema_version": SCHEMA_VERSION, **meta}
+        (tmp / "config.json").write_text(json.dumps(meta, indent=1))
+        if trainer_state is not None:
+            torch.save(trainer_state, tmp / "trainer.pt")
+        for name, obj in (extra_json or {}).items():
+            (tmp / name).write_text(json.dumps(obj, indent=1))
+    return path
+
+
+def step_dirs(run_dir: Path) -> list[Path]:
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    dirs = [p for p in root.iterdir() if _STEP.match(p.name) and (p / "trainer.pt").exists()]
+    return sorted(dirs, key=lambda p: int(_STEP.match(p.name).group(1)))
+
+
+def prune(run_dir: Path, keep_last: int) -> None:
+    for old in step_dirs(run_dir)[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def read_meta(path: Path) -> dict[str, Any]:
+    cfg = Path(path) / "config.json"
+    if not cfg.exists():
+        raise FileNotFoundError(f"{path}: not a checkpoint (no config.json)")
+    meta = json.loads(cfg.read_text())
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(f"{path}: checkpoint schema {meta.get('schema_version')} != {SCHEMA_VERSION}")
+    return meta
+
+
+def load_weights(model: torch.nn.Module, path: Path) -> None:
+    missing, unexpected = load_model(model, str(Path(path) / "model.safetensors"), strict=True)
+    if missing or unexpected:
+        raise ValueError(f"{path}: weights do not match the model (missing {missing}, unexpected {unexpected})")
+
+
+def load_trainer_state(path: Path) -> dict[str, Any]:
+    return torch.load(Path(path) / "trainer.pt", weights_only=True)

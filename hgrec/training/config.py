@@ -1,0 +1,220 @@
+"""One strict, typed config per run: stdlib dataclasses, one YAML file, `key.path=value` overrides.
+
+    # hgrec train --config configs/amazon-beauty/sasrec.yaml trainer.lr=3e-4 model.dropout=0.3
+    model: {name: sasrec, d_model: 64, head: {loss: ce}}
+    data: {dataset: amazon-beauty, root: ../shared/data/amazon-beauty, max_len: 50}
+    trainer: {epochs: 200, batch_size: 256, lr: 1e-3}
+
+An unknown key is an error naming its path (`trainer.lrr: unknown key; known: ...`); a value of
+the wrong type is an error naming its path; `__post_init__` rejects bad values with the reason.
+The resolved config is written into the run directory (`config.json`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclasses.dataclass
+class DataConfig:
+    dataset: str = "sample"  # registry name (hgrec data stats lists them)
+    root: str | None = None  # folder with the raw files; None = fetched copy / embedded sample
+    cache: str | None = None  # cache folder; None = $HGREC_CACHE or ~/.cache/hgrec
+    max_len: int = 50  # history length (TIGER/SASRec Amazon: 50; ML: 200)
+    mask_history: bool = False  # exclude the user's earlier positives from the ranking
+
+    def __post_init__(self):
+        if self.max_len < 1:
+            raise ConfigError(f"data.max_len must be >= 1, got {self.max_len}")
+
+
+@dataclasses.dataclass
+class TrainerConfig:
+    epochs: int = 100
+    batch_size: int = 256  # global: split over DDP ranks
+    length_bucketing: bool = True  # batches of similar-length sequences (less padding, same samples)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.98)
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    grad_clip: float = 1.0  # max grad norm; 0 = off
+    eval_every: int = 1  # epochs
+    eval_batch_size: int = 512
+    metric: str = "ndcg@10"  # early-stopping metric on the validation split
+    patience: int = 10  # evaluations without improvement before stopping; 0 = never stop early
+    ks: tuple[int, ...] = (5, 10)
+    seed: int = 0
+    bf16: bool = True  # autocast on CUDA only
+    save_every_steps: int = 0  # 0 = at the end of every epoch only
+    keep_last: int = 2
+    out_dir: str = "runs"
+    run_name: str | None = None  # default: <dataset>-<model>-s<seed>
+    num_threads: int | None = None  # torch CPU threads
+    device: str = "auto"  # auto | cpu | cuda
+    max_steps: int | None = None  # stop after this many optimizer steps (smoke runs, tests)
+    progress: bool = True  # tqdm bar (only on a TTY, rank 0)
+    tensorboard: bool = True
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "eval_every", "eval_batch_size", "keep_last"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"trainer.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"trainer.lr must be > 0, got {self.lr}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"trainer.device must be auto, cpu or cuda, got {self.device!r}")
+        self.ks = tuple(sorted(set(self.ks)))
+        if not self.metric.split("@")[0] in ("hit", "recall", "ndcg", "mrr", "auc", "gauc", "logloss"):
+            raise ConfigError(f"trainer.metric {self.metric!r} is not a known metric")
+
+
+@dataclasses.dataclass
+class RunConfig:
+    model: Any  # the registered model's config dataclass (its name in `model_name`)
+    model_name: str
+    data: DataConfig
+    trainer: TrainerConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": {"name": self.model_name, **dataclasses.asdict(self.model)},
+                "data": dataclasses.asdict(self.data), "trainer": dataclasses.asdict(self.trainer)}
+
+
+def _convert(tp, value, path: str):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _convert(a, value, path)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{path}: cannot be {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, path)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls, values: dict[str, Any], path: str = ""):
+    """Build dataclass `cls` from a plain dict, strictly: unknown keys and bad types name their path."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        where = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise ConfigError(f"{where}: unknown key; known: {', '.join(sorted(fields))}")
+    kwargs = {k: _convert(hints[k], v, f"{path}.{k}" if path else k) for k, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{path or cls.__name__}: {e}") from e
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """`trainer.lr=3e-4` -> raw['trainer']['lr'] = 3e-4 (values parsed as YAML)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key.path=value")
+        key, text = item.split("=", 1)
+        parts = key.strip().split(".")
+        node = raw
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key}: {p} is not a mapping")
+        value = yaml.safe_load(text)
+        if isinstance(value, str) and _looks_numeric(value):
+            value = float(value)  # YAML 1.1 reads '3e-4' as a string
+        node[parts[-1]] = value
+    return raw
+
+
+def _looks_numeric(s: str) -> bool:
+    try:
+        float(s)
+        return True
+    except ValueError:
+        return False
+
+
+def _numbers(node):
+    if isinstance(node, dict):
+        return {k: _numbers(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_numbers(v) for v in node]
+    if isinstance(node, str) and _looks_numeric(node) and any(c in node for c in "eE."):
+        return float(node)
+    return node
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                raw: dict[str, Any] | None = None) -> RunConfig:
+    from hgrec.models.registry import model_config
+
+    if raw is None:
+        raw = {}
+        if path is not None:
+            try:
+                raw = yaml.safe_load(Path(path).read_text()) or {}
+            except (OSError, yaml.YAMLError) as e:
+                raise ConfigError(f"{path}: cannot read config ({e})") from e
+    raw = _numbers(apply_overrides(dict(raw), overrides or []))
+    unknown = [k for k in raw if k not in ("model", "data", "trainer")]
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown key; known: data, model, trainer")
+    model = dict(raw.get("model") or {})
+    name = model.pop("name", None)
+    if not name:
+        raise ConfigError("model.name: missing (e.g. sasrec, hstu)")
+    try:
+        mcfg = model_config(name, model, "model")
+    except KeyError as e:
+        raise ConfigError(f"model.name: {e.args[0]}") from e
+    return RunConfig(mcfg, name, from_dict(DataConfig, raw.get("data") or {}, "data"),
+                     from_dict(TrainerConfig, raw.get("trainer") or {}, "trainer"))
