@@ -140,14 +140,108 @@ def show_slates(ds, slate_size: int, n: int) -> None:
         console.print(t)
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", help="Run config (YAML).")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's latest checkpoint.")] = False,
+) -> None:
+    """Train a registered model; extra arguments are key.path=value overrides (trainer.lr=3e-4)."""
+    from hgrec.data import DataError
+    from hgrec.train import train as run_train
+    from hgrec.training.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config, list(ctx.args))
+        result = run_train(cfg, resume)
+    except (ConfigError, DataError, KeyError) as e:
+        _fail(e)
+    if result:
+        metrics_table(result["test"], f"test metrics ({cfg.model_name} on {cfg.data.dataset})")
+
+
+def metrics_table(metrics: dict, title: str) -> None:
+    table = Table(title=title)
+    keys = [k for k in metrics if "@" in k or k == "mrr"]
+    for k in keys:
+        table.add_column(k, justify="right")
+    table.add_row(*[f"{metrics[k]:.4f}" for k in keys])
+    console.print(table)
+    if "users" in metrics:
+        console.print(f"{int(metrics['users']):,} users, {metrics['users_per_s']:,.0f} users/s")
+
+
 @app.command()
-def demo(cache: CacheOpt = None) -> None:
-    """End-to-end demo on the embedded KuaiRand-Pure slice (no data folder needed)."""
-    console.rule("hgrec demo: the embedded KuaiRand-Pure sample")
+def evaluate(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A run's best/ or checkpoints/step_N/ folder.")],
+    split: Annotated[str, typer.Option(help="valid or test")] = "test",
+    predictions: Annotated[Optional[Path], typer.Option(help="Write one row per user (source ids) to this parquet.")] = None,
+    root: RootOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """Metrics of a checkpoint on the test (or valid) split, full ranking over the catalogue."""
+    from hgrec.data import DataError
+    from hgrec.evaluation.load import load_for_eval
+
+    if split not in ("valid", "test"):
+        _fail(ValueError(f"--split must be valid or test, got {split!r}"))
+    try:
+        cfg, task, model = load_for_eval(checkpoint, root=root, cache=cache)
+    except (DataError, FileNotFoundError, ValueError, KeyError) as e:
+        _fail(e)
+    t = cfg.trainer
+    m = task.evaluate(model, split, ks=t.ks, batch_size=t.eval_batch_size, device="cpu",
+                      predictions=str(predictions) if predictions else None)
+    metrics_table(m, f"{split} metrics: {cfg.model_name} on {cfg.data.dataset} ({checkpoint})")
+    if predictions:
+        console.print(f"predictions written to {predictions}")
+
+
+@app.command()
+def demo(
+    cache: CacheOpt = None,
+    out_dir: Annotated[Path, typer.Option(help="Where the demo run is written.")] = Path("runs"),
+    epochs: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
+    """End-to-end on the embedded KuaiRand-Pure slice: data -> train SASRec -> metrics -> a recommendation."""
+    import numpy as np
+    import torch
+
+    from hgrec.train import train as run_train
+    from hgrec.training.config import load_config
+
+    console.rule("1. data: the embedded KuaiRand-Pure sample")
     data_stats("sample", None, cache)
-    console.rule("slates: history -> next exposures (impressions) and effective views")
     ds = _load("sample", None, cache)
-    show_slates(ds, 5, 2)
+    show_slates(ds, 5, 1)
+    console.rule("2. train SASRec (full-softmax CE) on effective views, leave-last-out split")
+    cfg_path = Path(__file__).resolve().parent / "configs" / "demo_sasrec.yaml"
+    overrides = [f"trainer.out_dir={out_dir}", f"trainer.epochs={epochs}", "trainer.run_name=demo-sasrec"]
+    if cache is not None:
+        overrides.append(f"data.cache={cache}")
+    cfg = load_config(cfg_path, overrides)
+    result = run_train(cfg)
+    metrics_table(result["test"], "3. test metrics (full ranking over all items)")
+    console.print(f"trained {result['epochs']} epochs in {result['train_seconds']:.1f} s "
+                  f"({result['train_samples_per_s']:,.0f} samples/s); best epoch {result['best_epoch']}")
+    console.rule("4. a recommendation")
+    from hgrec.evaluation.load import load_for_eval
+
+    _, task, model = load_for_eval(out_dir / "demo-sasrec" / "best", cache=cache)
+    es = task.data.test
+    u = int(np.argmax(np.diff(es.seen_offsets)))  # the test user with the longest history
+    scores = model.score_all(torch.from_numpy(es.history[u:u + 1]), torch.from_numpy(es.history_ts[u:u + 1]))
+    top = scores[0].topk(5).indices.tolist()
+    text = ds.items["text"].to_list()
+    t = Table(title=f"top-5 next videos for user {ds.user_map.to_raw([es.users[u]])[0]} "
+                    f"(truth: video {ds.item_map.to_raw(es.truth[u, :1])[0]})")
+    t.add_column("rank")
+    t.add_column("video")
+    t.add_column("text", overflow="fold")
+    for r, i in enumerate(top, 1):
+        mark = " (the video the user watched)" if i == es.truth[u, 0] else ""
+        t.add_row(str(r), str(ds.item_map.to_raw([i])[0]) + mark, text[i - 1])
+    console.print(t)
 
 
 def main() -> None:
