@@ -51,7 +51,7 @@ def main() -> None:
         for seed in args.seeds:
             cfg = load_config(ROOT / "configs" / dataset / f"{model}.yaml",
                               [f"data.root={args.data / dataset}", f"trainer.seed={seed}",
-                               f"trainer.out_dir={args.out_dir}", "trainer.progress=false", *args.overrides])
+                               f"trainer.out_dir={args.out_dir}", "trainer.progress=false", "trainer.overwrite=true", *args.overrides])
             t0 = time.perf_counter()
             result = train(cfg)
             wall = time.perf_counter() - t0

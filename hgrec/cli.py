@@ -154,7 +154,7 @@ def train(
     try:
         cfg = load_config(config, list(ctx.args))
         result = run_train(cfg, resume)
-    except (ConfigError, DataError, KeyError) as e:
+    except (ConfigError, DataError, KeyError, FileExistsError) as e:
         _fail(e)
     if result:
         metrics_table(result["test"], f"test metrics ({cfg.model_name} on {cfg.data.dataset})")
@@ -216,7 +216,8 @@ def demo(
     show_slates(ds, 5, 1)
     console.rule("2. train SASRec (full-softmax CE) on effective views, leave-last-out split")
     cfg_path = Path(__file__).resolve().parent / "configs" / "demo_sasrec.yaml"
-    overrides = [f"trainer.out_dir={out_dir}", f"trainer.epochs={epochs}", "trainer.run_name=demo-sasrec"]
+    overrides = [f"trainer.out_dir={out_dir}", f"trainer.epochs={epochs}", "trainer.run_name=demo-sasrec",
+                 "trainer.overwrite=true"]
     if cache is not None:
         overrides.append(f"data.cache={cache}")
     cfg = load_config(cfg_path, overrides)

@@ -15,7 +15,7 @@ import torch
 from hgrec.data import load_dataset
 from hgrec.models import build_model
 from hgrec.training.config import RunConfig, load_config
-from hgrec.training.distributed import init_distributed, shutdown
+from hgrec.training.distributed import barrier, init_distributed, shutdown
 from hgrec.training.tasks import NextItemTask
 from hgrec.training.trainer import Trainer
 
@@ -45,7 +45,12 @@ def train(cfg: RunConfig, resume: bool = False, callbacks=None) -> dict:
         if cfg.trainer.num_threads:
             torch.set_num_threads(cfg.trainer.num_threads)
         torch.manual_seed(cfg.trainer.seed)
-        task = make_task(cfg)
+        # Rank 0 builds the dataset cache first; the others then read it (no two writers).
+        if info.is_main:
+            task = make_task(cfg)
+        barrier(info)
+        if not info.is_main:
+            task = make_task(cfg)
         model = build_model(cfg.model_name, cfg.model, **task.meta)
         trainer = Trainer(cfg, task, model, run_dir_for(cfg), info, device, callbacks)
         return trainer.fit(resume=resume)

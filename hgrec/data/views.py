@@ -167,8 +167,9 @@ def slates(ds: Dataset, slate_size: int = 5, min_history: int = 1,
 
     Columns: user_id, request (index within the user), start/end (positions in the user's exposure
     sequence), hist_len (effective items before `start`: the length of S^u at the cut), split,
-    ts (time of the request's first exposure), impressions (list of item ids, exposure order),
-    effective (list of the next <= M effective item ids, see the module docstring).
+    ts / ts_end (times of the request's first / last exposure), impressions (list of item ids, exposure order),
+    effective (list of the next <= M effective item ids, see the module docstring); both lists are
+    duplicate-free (a video exposed twice in one request appears once).
     Samples with fewer than `min_history` effective items before the cut are dropped.
     `temporal_cuts=(t_valid, t_test)` assigns splits by the request's start time instead of
     leave-last-out.
@@ -195,7 +196,9 @@ def slates(ds: Dataset, slate_size: int = 5, min_history: int = 1,
     if temporal_cuts is None:
         split = np.select([r_from_end == 0, r_from_end == 1], [2, 1], 0)  # test=2, valid=1, train=0
     else:
-        split = temporal_split_codes(ts[rstart], temporal_cuts, ds)
+        # By the request's *last* exposure: a request that straddles a cut belongs to the later
+        # split, so no train request holds exposures from the validation period.
+        split = temporal_split_codes(ts[rend - 1], temporal_cuts, ds)
 
     # Boundary of each request's split region (flat index): effective truth may not cross it.
     user_end = np.append(user_start[1:], n)
@@ -244,10 +247,14 @@ def slates(ds: Dataset, slate_size: int = 5, min_history: int = 1,
             "hist_len": hist_len.astype(np.int32),
             "split": pl.Series(np.array(SPLITS)[split]).cast(pl.Enum(SPLITS)),
             "ts": ts[rstart],
+            "ts_end": ts[rend - 1],
             "impressions": pl.from_arrow(impressions),
             "effective": pl.from_arrow(effective_lists),
         }
     )
+    # Truth sets are sets (DESIGN §8): a video exposed twice in one request counts once.
+    out = out.with_columns(pl.col("impressions").list.unique(maintain_order=True),
+                           pl.col("effective").list.unique(maintain_order=True))
     return out.filter(pl.col("hist_len") >= min_history)
 
 

@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import torch
 
 from hgrec.data.samples import EvalSet
-from hgrec.evaluation.metrics import coverage, ranking_metrics, ranks_of_truth
+from hgrec.evaluation.metrics import coverage, ranking_metrics, ranks_of_truth, top_k
 from hgrec.utils.atomic import atomic_path
 
 
@@ -44,7 +44,7 @@ def evaluate_next_item(model, es: EvalSet, *, ks=(5, 10), batch_size: int = 512,
         truth = torch.from_numpy(es.truth[lo:hi]).to(device)
         for k, v in ranking_metrics(ranks_of_truth(scores, truth).cpu(), ks).items():
             per_row.setdefault(k, []).append(v)
-        tops.append(scores.topk(K, dim=1).indices.cpu().numpy())
+        tops.append(top_k(scores, K).cpu().numpy())
     elapsed = time.perf_counter() - t0
     model.train(was_training)
     top = np.concatenate(tops) if tops else np.zeros((0, K), dtype=np.int64)

@@ -16,6 +16,8 @@ users having both a positive and a negative (the usual definition, e.g. DIN).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import polars as pl
 import torch
@@ -23,15 +25,19 @@ from sklearn.metrics import log_loss, roc_auc_score
 
 
 def ranks_of_truth(scores: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """(B, N) scores, (B, M) truth ids (0 = padding) -> (B, M) 1-based ranks (0 where padding).
+    """(B, N) scores, (B, M) truth ids (0 = padding) -> (B, M) 1-based ranks (0 where padding or a repeat).
 
-    A masked truth item (score -inf) gets rank N + 1 (never within any cut-off).
+    A masked truth item (score -inf) or one scored NaN gets rank N + 1 (never within any cut-off).
     """
     B, N = scores.shape
+    # A NaN score (a diverged model) must never count as a hit: rank it last, like a masked item.
+    scores = scores.masked_fill(scores.isnan(), -math.inf)
     ids = torch.arange(N, device=scores.device)
     ranks = torch.zeros_like(truth)
     for m in range(truth.shape[1]):  # M is the slate size (<= 10): a loop over truth columns, not tokens
         t = truth[:, m]
+        # The truth is a set: a repeated item counts once (its first occurrence).
+        t = torch.where((t[:, None] == truth[:, :m]).any(1), torch.zeros_like(t), t)
         s = scores.gather(1, t[:, None])  # (B, 1)
         ahead = (scores > s) | ((scores == s) & (ids[None, :] < t[:, None]))
         r = ahead.sum(1) + 1
@@ -59,6 +65,20 @@ def ranking_metrics(ranks: np.ndarray | torch.Tensor, ks=(5, 10)) -> dict[str, n
         out[f"recall@{k}"] = torch.where(empty, torch.nan, hit_k.sum(1) / n_truth.clamp(min=1)).numpy()
         out[f"ndcg@{k}"] = torch.where(empty, torch.nan, dcg / idcg).numpy()
     return out
+
+
+def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Top-k item ids in rank order (score descending, ties by id ascending), as `ranks_of_truth` ranks.
+
+    `torch.topk` does not promise an order among equal scores; re-sorting its k results by
+    (score desc, id asc) makes the written predictions agree with the metrics.
+    """
+    scores = scores.masked_fill(scores.isnan(), -math.inf)
+    vals, idx = scores.topk(k, dim=1)
+    idx, order = idx.sort(dim=1)  # id ascending ...
+    vals = vals.gather(1, order)
+    order = vals.argsort(dim=1, descending=True, stable=True)  # ... then score descending, stable
+    return idx.gather(1, order)
 
 
 def coverage(topk: np.ndarray, num_items: int) -> float:

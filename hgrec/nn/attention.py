@@ -87,12 +87,20 @@ class MultiHeadAttention(nn.Module):
         if key_padding is not None:
             keep = ~key_padding[:, None, None, :]  # (B, 1, 1, S)
             mask = keep if mask is None else (mask & keep)
-        if mask is not None and mask.dim() == 2:
-            mask = mask[None, None]
+        dead = None
+        if mask is not None:
+            if mask.dim() == 2:
+                mask = mask[None, None]
+            # A query whose every key is masked (a left-padding position, an empty context) would
+            # give NaN outputs, and NaN gradients on some GPU kernels: let it see key 0, then zero it.
+            dead = ~mask.any(dim=-1, keepdim=True)  # (B|1, H|1, T, 1)
+            if dead.any():
+                first_key = torch.zeros(S, dtype=torch.bool, device=x.device)
+                first_key[0] = True
+                mask = mask | (dead & first_key)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
-        # Rows whose every key is masked (a fully padded query) come out NaN: zero them.
-        if mask is not None:
-            y = y.masked_fill(~mask.any(dim=-1, keepdim=True), 0.0)
+        if dead is not None:
+            y = y.masked_fill(dead, 0.0)
         y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, d)
         return self.out(y)

@@ -67,66 +67,6 @@ class TransformerBlock(nn.Module):
         return self.cross_attn(self.norm_cross(x), self.norm_k(context), self.norm_v(context),
                                key_padding=context_padding, cache=cache, static_kv=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.silu(self.gate(x)) * self.up(x) if self.gate is not None else F.gelu(self.up(x))
-        return self.down(self.dropout(h))
-
-
-def make_norm(kind: str, d: int) -> nn.Module:
-    if kind == "rms":
-        return RMSNorm(d, eps=1e-6)
-    if kind == "layer":
-        return nn.LayerNorm(d, eps=1e-6)
-    raise ValueError(f"norm must be 'rms' or 'layer', got {kind!r}")
-
-
-class TransformerBlock(nn.Module):
-    """x = x + SelfAttn(Norm(x)); [x = x + CrossAttn(Norm(x), NormK(C), NormV(C))]; x = x + FFN(Norm(x)).
-
-    With `cross=True` the block also attends to a context C; its keys and values are normalised by
-    their own RMSNorm_k / RMSNorm_v (HiGR eq. 8, 10). `cross_first` puts cross-attention before
-    self-attention (HiGR's order); the default is the usual decoder order.
-    """
-
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.0, ffn: str = "swiglu",
-                 norm: str = "rms", cross: bool = False, cross_first: bool = False):
-        super().__init__()
-        self.norm_self = make_norm(norm, d_model)
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
-        self.cross_first = cross_first
-        if cross:
-            self.norm_cross = make_norm(norm, d_model)
-            self.norm_k = make_norm(norm, d_model)
-            self.norm_v = make_norm(norm, d_model)
-            self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
-        else:
-            self.cross_attn = None
-        self.norm_ffn = make_norm(norm, d_model)
-        self.ffn = FeedForward(d_model, d_ff, ffn, dropout)
-        self.dropout = nn.Dropout(dropout)
-
-    def _cross(self, x, context, context_padding, cache):
-        h = self.norm_cross(x)
-        q = self.cross_attn.query
-        del q
-        # K and V see differently normalised copies of C (RMSNorm_k, RMSNorm_v).
-        return self._cross_attend(h, self.norm_k(context), self.norm_v(context), context_padding, cache)
-
-    def _cross_attend(self, h, ck, cv, padding, cache):
-        attn = self.cross_attn
-        B, T, _ = h.shape
-        q = attn._heads(attn.query(h))
-        if cache is not None and cache.k is not None:
-            k, v = cache.k, cache.v
-        else:
-            k, v = attn._heads(attn.key(ck)), attn._heads(attn.value(cv))
-            if cache is not None:
-                cache.append(k, v)
-        mask = None if padding is None else ~padding[:, None, None, :]
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
-                                           dropout_p=attn.dropout if self.training else 0.0)
-        return attn.out(y.transpose(1, 2).reshape(B, T, -1))
-
     def forward(
         self,
         x: torch.Tensor,  # (B, T, d)

@@ -60,6 +60,7 @@ class TrainerConfig:
     keep_last: int = 2
     out_dir: str = "runs"
     run_name: str | None = None  # default: <dataset>-<model>-s<seed>
+    overwrite: bool = False  # a fresh (not --resume) run may replace an existing run folder
     num_threads: int | None = None  # torch CPU threads
     device: str = "auto"  # auto | cpu | cuda
     max_steps: int | None = None  # stop after this many optimizer steps (smoke runs, tests)
@@ -75,8 +76,11 @@ class TrainerConfig:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"trainer.device must be auto, cpu or cuda, got {self.device!r}")
         self.ks = tuple(sorted(set(self.ks)))
-        if not self.metric.split("@")[0] in ("hit", "recall", "ndcg", "mrr", "auc", "gauc", "logloss"):
+        name, _, k = self.metric.partition("@")
+        if name not in ("hit", "recall", "ndcg", "mrr", "auc", "gauc", "logloss"):
             raise ConfigError(f"trainer.metric {self.metric!r} is not a known metric")
+        if k and int(k) not in self.ks:
+            raise ConfigError(f"trainer.metric {self.metric!r} needs {k} in trainer.ks {list(self.ks)}")
 
 
 @dataclasses.dataclass

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -32,8 +33,8 @@ import torch
 
 from hgrec.training import checkpoint as ckpt
 from hgrec.training.config import RunConfig
-from hgrec.training.distributed import DistInfo, all_reduce_sum, barrier, broadcast_object
-from hgrec.utils.atomic import atomic_write_text
+from hgrec.training.distributed import DistInfo, all_gather_object, all_reduce_sum, barrier, broadcast_object
+from hgrec.utils.atomic import atomic_write_text, recover_dir
 
 LOWER_IS_BETTER = {"logloss"}
 
@@ -95,13 +96,17 @@ class Trainer:
                 "task": self.task.name}
 
     def save(self) -> None:
+        """Called on every rank at the same points: each rank's RNG goes into the checkpoint."""
+        rng = all_gather_object(
+            {"torch": torch.get_rng_state(),
+             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}, self.dist)
         if not self.dist.is_main:
             return
         state = {
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
-            "rng_torch": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng_torch": [r["torch"] for r in rng],  # one per rank
+            "rng_cuda": [r["cuda"] for r in rng],
             "train_state": dataclasses.asdict(self.state),
         }
         path = self.run_dir / "checkpoints" / f"step_{self.state.global_step:06d}"
@@ -109,23 +114,53 @@ class Trainer:
         ckpt.prune(self.run_dir, self.cfg.trainer.keep_last)
 
     def restore(self) -> bool:
-        dirs = ckpt.step_dirs(self.run_dir)
-        if not dirs:
-            return False
-        latest = dirs[-1]
-        ckpt.load_weights(self.model, latest)
-        state = ckpt.load_trainer_state(latest)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng_torch"])
-        if state["rng_cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng_cuda"])
-        self.state = TrainState(**state["train_state"])
-        if self.log_path.exists() and self.dist.is_main:  # drop log lines of steps that will be redone
-            lines = [ln for ln in self.log_path.read_text().splitlines()
-                     if ln and json.loads(ln).get("step", 0) <= self.state.global_step]
-            atomic_write_text(self.log_path, "".join(ln + "\n" for ln in lines))
-        return True
+        """Load the latest readable checkpoint (falling back to older ones); False if there is none."""
+        recover_dir(self.run_dir / "best")
+        for path in reversed(ckpt.step_dirs(self.run_dir)):
+            try:
+                meta = ckpt.read_meta(path)
+                state = ckpt.load_trainer_state(path)
+                ckpt.load_weights(self.model, path)
+            except Exception as e:  # a damaged checkpoint: try the one before
+                print(f"warning: skipping unreadable checkpoint {path} ({e})", file=sys.stderr)
+                continue
+            mine, theirs = self.cfg.to_dict(), meta["run_config"]
+            for section in ("model", "data"):
+                if mine[section] != theirs[section]:
+                    raise ValueError(f"--resume: {section} config differs from the checkpoint in {path} "
+                                     f"({theirs[section]} vs {mine[section]}); use another trainer.run_name")
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            rank = self.dist.rank if len(state["rng_torch"]) == self.dist.world_size else 0
+            torch.set_rng_state(state["rng_torch"][rank])
+            if state["rng_cuda"][rank] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["rng_cuda"][rank])
+            self.state = TrainState(**state["train_state"])
+            if self.log_path.exists() and self.dist.is_main:  # drop log lines of steps that will be redone
+                kept = []
+                for ln in self.log_path.read_text().splitlines():
+                    try:
+                        if json.loads(ln).get("step", 0) <= self.state.global_step:
+                            kept.append(ln)
+                    except json.JSONDecodeError:  # a line cut short by the kill
+                        continue
+                atomic_write_text(self.log_path, "".join(ln + "\n" for ln in kept))
+            return True
+        return False
+
+    def _prepare_run_dir(self, resume: bool) -> None:
+        """A fresh run never mixes with an old one: refuse a used folder unless told to overwrite."""
+        used = [n for n in ("checkpoints", "best", "metrics.json", "train_log.jsonl") if (self.run_dir / n).exists()]
+        if resume or not used:
+            return
+        if not self.cfg.trainer.overwrite:
+            raise FileExistsError(f"run folder {self.run_dir} already holds a run ({', '.join(used)}): pass --resume "
+                                  "to continue it, trainer.overwrite=true to replace it, or another trainer.run_name")
+        if self.dist.is_main:
+            for n in ("checkpoints", "best", "tb"):
+                shutil.rmtree(self.run_dir / n, ignore_errors=True)
+            for n in ("metrics.json", "train_log.jsonl"):
+                (self.run_dir / n).unlink(missing_ok=True)
 
     # ---- the loop ----
     def _log(self, record: dict) -> None:
@@ -163,6 +198,8 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> dict:
         t = self.cfg.trainer
+        self._prepare_run_dir(resume)
+        barrier(self.dist)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.dist.is_main:
             atomic_write_text(self.run_dir / "config.json", json.dumps(self._meta(), indent=1))
@@ -265,6 +302,7 @@ class Trainer:
         result: dict = {}
         if self.dist.is_main:
             best = self.run_dir / "best"
+            recover_dir(best)
             if best.exists():
                 ckpt.load_weights(self.model, best)
             valid = self.task.evaluate(self.model, "valid", ks=t.ks, batch_size=t.eval_batch_size, device=self.device)

@@ -77,3 +77,24 @@ def test_ctr_metrics_against_sklearn():
 
 def test_coverage():
     assert coverage(np.array([[1, 2], [2, 3], [0, 0]]), num_items=10) == 0.3
+
+
+def test_repeated_truth_items_count_once_and_ndcg_stays_below_one():
+    scores = torch.tensor([[-math.inf, 0.9, 0.1, 0.2]])
+    m = ranking_metrics(ranks_of_truth(scores, torch.tensor([[1, 1]])), ks=(5,))
+    assert m["ndcg@5"][0] == 1.0 and m["recall@5"][0] == 1.0
+
+
+def test_nan_scores_never_hit():
+    scores = torch.tensor([[-math.inf, float("nan"), 0.1, 0.2]])
+    r = ranks_of_truth(scores, torch.tensor([[1]]))
+    assert r.item() == 5 and ranking_metrics(r, ks=(3,))["hit@3"][0] == 0
+
+
+def test_top_k_order_matches_ranks_with_ties():
+    from hgrec.evaluation.metrics import top_k
+
+    scores = torch.tensor([[-math.inf, 0.5, 0.9, 0.5, 0.5, 0.1]])
+    assert top_k(scores, 4).tolist() == [[2, 1, 3, 4]]
+    for pos, item in enumerate(top_k(scores, 4)[0].tolist(), 1):
+        assert ranks_of_truth(scores, torch.tensor([[item]])).item() == pos

@@ -125,3 +125,16 @@ def test_hstu_is_invariant_to_left_padding_width():
     pad = torch.tensor([[True, True, False, False, False]])
     got_wide = blk(wide, key_padding=pad, timestamps=torch.cat([torch.zeros(1, 2, dtype=torch.long), ts], 1))
     assert torch.allclose(got_wide[:, 2:], blk(x, timestamps=ts), atol=1e-5)
+
+
+def test_fully_masked_rows_have_finite_outputs_and_gradients():
+    torch.manual_seed(0)
+    blk = TransformerBlock(8, 2, 16, cross=True)
+    x = torch.randn(2, 4, 8, requires_grad=True)
+    pad = torch.tensor([[True, True, False, False], [False] * 4])
+    ctx = torch.randn(2, 3, 8)
+    ctx_pad = torch.tensor([[True, True, True], [False, False, False]])  # user 0 has an empty context
+    y = blk(x, causal=True, key_padding=pad, context=ctx, context_padding=ctx_pad)
+    y.sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in blk.parameters() if p.grad is not None)

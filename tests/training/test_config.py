@@ -20,7 +20,8 @@ def test_every_shipped_config_loads_and_documents_its_command(path):
 def test_overrides_and_types(tmp_path):
     p = tmp_path / "c.yaml"
     p.write_text("model: {name: sasrec}\ntrainer: {lr: 1.0e-3}\n")
-    cfg = load_config(p, ["trainer.lr=3e-4", "model.head.loss=sampled", "data.max_len=20", "trainer.ks=[1,5]"])
+    cfg = load_config(p, ["trainer.lr=3e-4", "model.head.loss=sampled", "data.max_len=20", "trainer.ks=[1,5]",
+                                   "trainer.metric=ndcg@5"])
     assert cfg.trainer.lr == 3e-4 and cfg.model.head.loss == "sampled" and cfg.data.max_len == 20
     assert cfg.trainer.ks == (1, 5)
 

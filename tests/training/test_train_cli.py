@@ -30,3 +30,39 @@ def test_train_cli_writes_the_run(tmp_path):
 def test_train_cli_bad_override_is_a_clean_error(tmp_path):
     r = CliRunner().invoke(app, ["train", "--config", "configs/sample/sasrec.yaml", "trainer.lrr=1"])
     assert r.exit_code == 2 and "trainer.lrr: unknown key" in r.output and "Traceback" not in r.output
+
+
+def test_a_fresh_run_never_mixes_with_an_old_one(tmp_path):
+    args = ["train", "--config", "configs/sample/sasrec.yaml", f"trainer.out_dir={tmp_path}", "trainer.run_name=r",
+            "trainer.epochs=1", "trainer.max_steps=2", "model.d_model=16", "model.d_ff=32"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and "already holds a run" in r.output and "--resume" in r.output
+    r = CliRunner().invoke(app, args + ["trainer.overwrite=true", "trainer.lr=1e-4"])
+    assert r.exit_code == 0, r.output
+    assert len((tmp_path / "r" / "train_log.jsonl").read_text().splitlines()) == 2  # the old log is gone
+
+
+def test_resume_refuses_a_different_model(tmp_path):
+    from hgrec.train import main
+
+    args = ["--config", "configs/sample/sasrec.yaml", f"trainer.out_dir={tmp_path}", "trainer.run_name=r",
+            "trainer.epochs=1", "trainer.max_steps=2", "trainer.save_every_steps=1", "model.d_model=16",
+            "model.d_ff=32", "trainer.tensorboard=false"]
+    main(args)
+    import pytest
+
+    with pytest.raises(ValueError, match="model config differs from the checkpoint"):
+        main(["--resume"] + args[:-3] + ["model.d_model=32", "model.d_ff=32", "trainer.tensorboard=false"])
+
+
+def test_files_written_atomically_are_world_readable(tmp_path):
+    import os
+    import stat
+
+    from hgrec.utils.atomic import atomic_write_text
+
+    umask = os.umask(0)
+    os.umask(umask)
+    atomic_write_text(tmp_path / "x.json", "{}")
+    assert stat.S_IMODE(os.stat(tmp_path / "x.json").st_mode) == 0o666 & ~umask  # not mkstemp's 0600
