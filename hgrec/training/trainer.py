@@ -119,8 +119,6 @@ class Trainer:
         for path in reversed(ckpt.step_dirs(self.run_dir)):
             try:
                 meta = ckpt.read_meta(path)
-                state = ckpt.load_trainer_state(path)
-                ckpt.load_weights(self.model, path)
             except Exception as e:  # a damaged checkpoint: try the one before
                 print(f"warning: skipping unreadable checkpoint {path} ({e})", file=sys.stderr)
                 continue
@@ -129,6 +127,12 @@ class Trainer:
                 if mine[section] != theirs[section]:
                     raise ValueError(f"--resume: {section} config differs from the checkpoint in {path} "
                                      f"({theirs[section]} vs {mine[section]}); use another trainer.run_name")
+            try:
+                state = ckpt.load_trainer_state(path)
+                ckpt.load_weights(self.model, path)
+            except Exception as e:
+                print(f"warning: skipping unreadable checkpoint {path} ({e})", file=sys.stderr)
+                continue
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
             rank = self.dist.rank if len(state["rng_torch"]) == self.dist.world_size else 0
