@@ -43,6 +43,8 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-bench-runs"))
     ap.add_argument("--predictions-dir", type=Path, default=None)
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--collect", action="store_true",
+                    help="do not train: build the results from finished runs in --out-dir")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
     args = ap.parse_args()
     rows = []
@@ -52,15 +54,23 @@ def main() -> None:
             cfg = load_config(ROOT / "configs" / dataset / f"{model}.yaml",
                               [f"data.root={args.data / dataset}", f"trainer.seed={seed}",
                                f"trainer.out_dir={args.out_dir}", "trainer.progress=false", "trainer.overwrite=true", *args.overrides])
-            t0 = time.perf_counter()
-            result = train(cfg)
-            wall = time.perf_counter() - t0
+            run_dir = args.out_dir / (cfg.trainer.run_name or f"{dataset}-{model}-s{seed}")
+            if args.collect:  # rows from runs that already finished (their own metrics.json)
+                if not (run_dir / "metrics.json").exists():
+                    print(f"skip {run}: {run_dir}/metrics.json not found", flush=True)
+                    continue
+                result, wall = json.loads((run_dir / "metrics.json").read_text()), float("nan")
+            else:
+                t0 = time.perf_counter()
+                result = train(cfg)
+                wall = time.perf_counter() - t0
             test = result["test"]
             row = {
                 "dataset": dataset, "model": model, "variant": cfg.model.head.loss, "seed": seed,
                 "metrics": {k: round(test[k], 5) for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "mrr",
                                                            f"coverage@{max(cfg.trainer.ks)}")},
-                "timing": {"train_s": round(result["train_seconds"], 1), "wall_s": round(wall, 1),
+                "timing": {"train_s": round(result["train_seconds"], 1),
+                           **({"wall_s": round(wall, 1)} if wall == wall else {}),
                            "train_samples_per_s": round(result["train_samples_per_s"], 1),
                            "eval_users_per_s": round(test["users_per_s"], 1), "epochs": result["epochs"],
                            "best_epoch": result["best_epoch"]},
@@ -77,7 +87,6 @@ def main() -> None:
             if args.predictions_dir:
                 from hgrec.evaluation.load import load_for_eval
 
-                run_dir = args.out_dir / (cfg.trainer.run_name or f"{dataset}-{model}-s{seed}")
                 _, task, m = load_for_eval(run_dir / "best")
                 args.predictions_dir.mkdir(parents=True, exist_ok=True)
                 task.evaluate(m, "test", ks=cfg.trainer.ks, batch_size=512, device="cpu",
@@ -86,6 +95,8 @@ def main() -> None:
              "Both models: full-softmax cross-entropy, same d_model/layers/budget. `anchor` = TIGER paper Table 2 "
              "(SASRec, BCE); ratio_to_anchor_min = min over the four metrics of ours / published (target >= 0.95). "
              "Times in seconds on the machine below (CPU only).")
+    if not rows:
+        raise SystemExit("no finished runs")
     write_results("sequential_reproduction", rows, out_dir=args.results, notes=notes,
                   command="python benchmarks/sequential_reproduction.py " + " ".join(sys.argv[1:]))
 
