@@ -200,7 +200,7 @@ def fit_rqvae(x: np.ndarray, config: RQVAEConfig, pairs: np.ndarray | None = Non
             if config.restart_every and step % config.restart_every == 0:
                 _restart_dead_codes(model, xb, usage, g)
                 usage.zero_()
-        history.append({k: float(v) for k, v in out.items() if k != "codes"})
+        history.append({k: float(v.detach()) for k, v in out.items() if k != "codes"})
         if log:
             log(epoch, history[-1])
     return model, {"history": history, "seconds": time.perf_counter() - t0, "steps": step}
