@@ -171,6 +171,37 @@ def metrics_table(metrics: dict, title: str) -> None:
         console.print(f"{int(metrics['users']):,} users, {metrics['users_per_s']:,.0f} users/s")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def tokenize(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", help="Tokenizer config (YAML).")],
+) -> None:
+    """Item vectors -> semantic IDs (RQ-KMeans, RQ-VAE, CRQ-VAE); prints the quality table, writes codes.parquet."""
+    from hgrec.data import DataError
+    from hgrec.tokenizers.pipeline import load_tokenize_config
+    from hgrec.tokenizers.pipeline import tokenize as run_tokenize
+    from hgrec.training.config import ConfigError
+
+    try:
+        run = load_tokenize_config(config, list(ctx.args))
+        m = run_tokenize(run, log=lambda s: console.print(s))
+    except (ConfigError, DataError, KeyError, FileNotFoundError, ValueError) as e:
+        _fail(e)
+    table = Table(title=f"semantic IDs: {run.tokenizer.method} on {run.data.dataset} (K={m['codebook_size']})")
+    for col in ("collision", "concentration", "consistency", "recon", "tokenize s"):
+        table.add_column(col, justify="right")
+    table.add_row(f"{m['collision']:.4f}", f"{m['concentration']:.4f}", f"{m['consistency']:.4f}",
+                  f"{m['recon']:.4g}", f"{m['tokenize_s']:.1f}")
+    console.print(table)
+    levels = Table(title="per level")
+    for col in ("level", "utilisation", "perplexity", "residual norm"):
+        levels.add_column(col, justify="right")
+    for d, lv in enumerate(m["levels"], 1):
+        levels.add_row(str(d), f"{lv['utilisation']:.3f}", f"{lv['perplexity']:.1f}", f"{lv['residual_norm']:.3f}")
+    console.print(levels)
+    console.print(f"codes written to {m['out']}/codes.parquet")
+
+
 @app.command()
 def evaluate(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A run's best/ or checkpoints/step_N/ folder.")],

@@ -9,7 +9,20 @@ from hgrec.training.config import ConfigError, load_config
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("path", sorted([*(ROOT / "configs").rglob("*.yaml"), *(ROOT / "hgrec" / "configs").rglob("*.yaml")]), ids=lambda p: str(p.relative_to(ROOT)))
+TRAIN_CONFIGS = sorted(p for p in [*(ROOT / "configs").rglob("*.yaml"), *(ROOT / "hgrec" / "configs").rglob("*.yaml")]
+                       if "tokenize --config" not in p.read_text().splitlines()[0])
+TOKENIZE_CONFIGS = sorted(p for p in (ROOT / "configs").rglob("*.yaml") if "tokenize --config" in p.read_text().splitlines()[0])
+
+
+@pytest.mark.parametrize("path", TOKENIZE_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_tokenize_config_loads(path):
+    from hgrec.tokenizers.pipeline import load_tokenize_config
+
+    run = load_tokenize_config(path)
+    assert run.tokenizer.levels == 3 and run.tokenizer.codebook_size == 256
+
+
+@pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_shipped_config_loads_and_documents_its_command(path):
     first = path.read_text().splitlines()[0]
     assert first.startswith("# hgrec ") or first.startswith("# python "), f"{path}: first line must be the command"

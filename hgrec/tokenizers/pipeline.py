@@ -1,0 +1,144 @@
+"""`hgrec tokenize --config X.yaml`: item vectors -> semantic IDs -> quality table -> codes parquet.
+
+    # hgrec tokenize --config configs/amazon-scientific/crq_vae.yaml
+    data: {dataset: amazon-scientific, root: ../shared/data/amazon-scientific}
+    items: {sources: [text]}
+    tokenizer: {method: crq_vae, levels: 3, codebook_size: 256}
+    out_dir: runs/tokenize
+
+Writes `<out_dir>/<dataset>-<method>-s<seed>/codes.parquet` (item_id = the source's id, item = dense id,
+code = the D-level tuple, sid = the unique code with the disambiguation level) and `metrics.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from hgrec.data import load_dataset
+from hgrec.data.views import add_sessions
+from hgrec.items import DEFAULT_TEXT_MODEL, item_vectors
+from hgrec.tokenizers.collisions import disambiguate
+from hgrec.tokenizers.metrics import codebook_stats, collision_rate, concentration, neighbour_pairs
+from hgrec.tokenizers.rq_kmeans import RQKMeans, RQKMeansConfig
+from hgrec.tokenizers.rqvae import RQVAEConfig, fit_rqvae
+from hgrec.utils.atomic import atomic_path, atomic_write_text
+
+METHODS = ("rq_kmeans", "rq_vae", "crq_vae")
+
+
+@dataclasses.dataclass
+class ItemsConfig:
+    sources: tuple[str, ...] = ("text",)
+    text_model: str = DEFAULT_TEXT_MODEL
+    collab_dim: int = 64
+    collab_weight: float = 1.0
+
+
+@dataclasses.dataclass
+class TokenizerConfig:
+    method: str = "crq_vae"
+    levels: int = 3
+    codebook_size: int = 256
+    seed: int = 0
+    niter: int = 25  # rq_kmeans
+    neighbour_threshold: float = 0.8  # semantic-neighbour pairs (concentration, CRQ positives)
+    rqvae: RQVAEConfig = dataclasses.field(default_factory=RQVAEConfig)  # rq_vae / crq_vae settings
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"tokenizer.method must be one of {METHODS}, got {self.method!r}")
+
+
+@dataclasses.dataclass
+class TokenizeRun:
+    data: "object"
+    items: ItemsConfig
+    tokenizer: TokenizerConfig
+    out_dir: str = "runs/tokenize"
+
+
+def load_tokenize_config(path=None, overrides=None, raw=None) -> TokenizeRun:
+    import yaml
+
+    from hgrec.training.config import ConfigError, DataConfig, _numbers, apply_overrides, from_dict
+
+    if raw is None:
+        raw = yaml.safe_load(Path(path).read_text()) if path else {}
+    raw = _numbers(apply_overrides(dict(raw or {}), overrides or []))
+    unknown = [k for k in raw if k not in ("data", "items", "tokenizer", "out_dir")]
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown key; known: data, items, out_dir, tokenizer")
+    return TokenizeRun(from_dict(DataConfig, raw.get("data") or {}, "data"),
+                       from_dict(ItemsConfig, raw.get("items") or {}, "items"),
+                       from_dict(TokenizerConfig, raw.get("tokenizer") or {}, "tokenizer"),
+                       raw.get("out_dir", "runs/tokenize"))
+
+
+def cooccurrence_pairs(ds) -> np.ndarray:
+    """(P, 2) dense-id pairs of consecutive effective items within one session (DESIGN §4 consistency)."""
+    df = add_sessions(ds)
+    if "effective" in df.columns:
+        df = df.filter(pl.col("effective"))
+    items, sess = df["item_id"].to_numpy(), df["session_id"].to_numpy()
+    same = (sess[1:] == sess[:-1]) & (items[1:] != items[:-1])
+    return np.stack([items[:-1][same], items[1:][same]], 1)
+
+
+def tokenize(run: TokenizeRun, log=print) -> dict:
+    t = run.tokenizer
+    ds = load_dataset(run.data.dataset, run.data.root, cache_dir=run.data.cache)
+    t0 = time.perf_counter()
+    vectors = item_vectors(ds, run.items.sources, run.items.text_model, run.items.collab_dim,
+                           run.items.collab_weight, cache_dir=run.data.cache, seed=t.seed)[1:]  # drop padding
+    t_vectors = time.perf_counter() - t0
+    K = min(t.codebook_size, len(vectors) // 4)  # k-means needs several points per centroid
+    if K != t.codebook_size:
+        log(f"codebook_size {t.codebook_size} -> {K}: the catalogue has only {len(vectors)} items")
+    sem_pairs = neighbour_pairs(vectors, t.neighbour_threshold)
+    t0 = time.perf_counter()
+    if t.method == "rq_kmeans":
+        rq = RQKMeans(RQKMeansConfig(t.levels, K, t.niter, t.seed)).fit(vectors)
+        codes, norms = rq.encode(vectors)
+        recon = float(np.mean(np.sum((rq.reconstruct(codes) - vectors) ** 2, 1)))
+    else:
+        cfg = dataclasses.replace(t.rqvae, levels=t.levels, codebook_size=K, seed=t.seed,
+                                  global_loss=t.method == "crq_vae" or t.rqvae.global_loss,
+                                  contrastive=t.method == "crq_vae" or t.rqvae.contrastive,
+                                  positive_threshold=t.neighbour_threshold)
+        # CRQ-VAE positives: semantic neighbours, else (no text neighbours) co-occurring items
+        pos = sem_pairs if len(sem_pairs) else cooccurrence_pairs(ds) - 1
+        model, info = fit_rqvae(vectors, cfg, pos)
+        codes, norms = model.encode(vectors)
+        recon = info["history"][-1]["recon"]
+    t_fit = time.perf_counter() - t0
+    first = codes[:, 0]
+    cooc = cooccurrence_pairs(ds) - 1  # dense item ids -> rows of `vectors`
+    metrics = {
+        "collision": collision_rate(codes),
+        "concentration": concentration(first, sem_pairs),
+        "consistency": concentration(first, cooc),
+        "recon": recon,
+        "semantic_pairs": int(len(sem_pairs)),
+        "cooccurrence_pairs": int(len(cooc)),
+        "codebook_size": K,
+        "levels": [dict(s, residual_norm=float(norms[:, d].mean())) for d, s in enumerate(codebook_stats(codes, K))],
+        "vectors_s": t_vectors,
+        "tokenize_s": t_fit,
+    }
+    sid = disambiguate(codes)
+    out = Path(run.out_dir) / f"{ds.name}-{t.method}-s{t.seed}"
+    table = pl.DataFrame({
+        "item_id": ds.item_map.raw, "item": np.arange(1, ds.num_items + 1),
+        "code": codes.tolist(), "sid": sid.tolist(),
+    })
+    with atomic_path(out / "codes.parquet") as tmp:
+        table.write_parquet(tmp)
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
+    metrics["out"] = str(out)
+    return metrics
