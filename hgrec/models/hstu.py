@@ -15,8 +15,6 @@ Where we depart from the reference implementation (meta-recsys/generative-recomm
 from __future__ import annotations
 
 import dataclasses
-import math
-
 import torch
 from torch import nn
 
@@ -44,9 +42,7 @@ class HSTU(NextItemModel):
         super().__init__(config.head, num_items, config.d_model)
         self.config, self.max_len = config, max_len
         self.use_time = config.time_bias and has_timestamps
-        self.pos_emb = nn.Embedding(max_len, config.d_model)
-        nn.init.normal_(self.pos_emb.weight, std=0.02)
-        self.drop = nn.Dropout(config.dropout)
+        self._init_inputs(max_len, config.d_model, config.dropout)
         self.blocks = nn.ModuleList(
             HSTUBlock(config.d_model, config.n_heads, max_len, config.d_qk, config.d_v, config.dropout,
                       config.num_time_buckets, self.use_time)
@@ -55,13 +51,7 @@ class HSTU(NextItemModel):
         self.norm = nn.LayerNorm(config.d_model, eps=1e-6)
 
     def encode(self, items: torch.Tensor, timestamps: torch.Tensor | None = None) -> torch.Tensor:
-        B, L = items.shape
-        if L > self.max_len:
-            raise ValueError(f"history length {L} exceeds max_len {self.max_len}")
-        pad = items == 0
-        pos = torch.arange(self.max_len - L, self.max_len, device=items.device)
-        x = self.item_emb(items) * math.sqrt(self.config.d_model) + self.pos_emb(pos)[None]
-        x = self.drop(x) * ~pad[..., None]
+        x, pad = self.embed_history(items)
         ts = timestamps if self.use_time else None
         for block in self.blocks:
             x = block(x, key_padding=pad, timestamps=ts)

@@ -15,8 +15,6 @@ Where we depart from the paper, and why:
 from __future__ import annotations
 
 import dataclasses
-import math
-
 import torch
 from torch import nn
 
@@ -43,9 +41,7 @@ class SASRec(NextItemModel):
     def __init__(self, config: SASRecConfig, num_items: int, max_len: int, has_timestamps: bool = False):
         super().__init__(config.head, num_items, config.d_model)
         self.config, self.max_len = config, max_len
-        self.pos_emb = nn.Embedding(max_len, config.d_model)
-        nn.init.normal_(self.pos_emb.weight, std=0.02)
-        self.drop = nn.Dropout(config.dropout)
+        self._init_inputs(max_len, config.d_model, config.dropout)
         self.blocks = nn.ModuleList(
             TransformerBlock(config.d_model, config.n_heads, config.d_ff, config.dropout, config.ffn, config.norm)
             for _ in range(config.n_layers)
@@ -53,13 +49,7 @@ class SASRec(NextItemModel):
         self.norm = make_norm(config.norm, config.d_model)
 
     def encode(self, items: torch.Tensor, timestamps: torch.Tensor | None = None) -> torch.Tensor:
-        B, L = items.shape
-        if L > self.max_len:
-            raise ValueError(f"history length {L} exceeds max_len {self.max_len}")
-        pad = items == 0  # (B, L), left padding
-        pos = torch.arange(self.max_len - L, self.max_len, device=items.device)  # right-aligned positions
-        x = self.item_emb(items) * math.sqrt(self.config.d_model) + self.pos_emb(pos)[None]
-        x = self.drop(x) * ~pad[..., None]
+        x, pad = self.embed_history(items)
         for block in self.blocks:
             x = block(x, causal=True, key_padding=pad)
         return self.norm(x)

@@ -54,6 +54,26 @@ class NextItemModel(nn.Module):
     def encode(self, items: torch.Tensor, timestamps: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
+    def _init_inputs(self, max_len: int, d_model: int, dropout: float) -> None:
+        self.max_len, self.d_model = max_len, d_model
+        self.pos_emb = nn.Embedding(max_len, d_model)
+        nn.init.normal_(self.pos_emb.weight, std=0.02)
+        self.drop = nn.Dropout(dropout)
+
+    def embed_history(self, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, L) left-padded ids -> scaled item + right-aligned position embeddings (B, L, d), padding mask.
+
+        Positions count back from the most recent item, so a batch trimmed of left padding gets
+        the same embeddings for the same history.
+        """
+        B, L = items.shape
+        if L > self.max_len:
+            raise ValueError(f"history length {L} exceeds max_len {self.max_len}")
+        pad = items == 0  # (B, L)
+        pos = torch.arange(self.max_len - L, self.max_len, device=items.device)
+        x = self.item_emb(items) * math.sqrt(self.d_model) + self.pos_emb(pos)[None]
+        return self.drop(x) * ~pad[..., None], pad
+
     def _out(self, h: torch.Tensor) -> torch.Tensor:
         return F.normalize(h, dim=-1) if self.head.l2_norm else h
 

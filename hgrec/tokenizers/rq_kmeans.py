@@ -50,7 +50,8 @@ class RQKMeans:
         self.codebooks = []
         for d in range(self.config.levels):
             km = faiss.Kmeans(r.shape[1], self.config.codebook_size, niter=self.config.niter,
-                              seed=self.config.seed + d, verbose=False, spherical=False)
+                              seed=self.config.seed + d, verbose=False, spherical=False,
+                              min_points_per_centroid=1)  # small catalogues are the norm here
             km.train(r)
             cb = km.centroids.astype(np.float32)
             self.codebooks.append(cb)

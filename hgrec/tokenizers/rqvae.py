@@ -156,7 +156,8 @@ def _kmeans_init(model: RQVAE, x: torch.Tensor, seed: int) -> None:
     with torch.no_grad():
         r = model.encoder(x).numpy().astype(np.float32)
         for d in range(model.config.levels):
-            km = faiss.Kmeans(r.shape[1], model.config.codebook_size, niter=20, seed=seed + d, verbose=False)
+            km = faiss.Kmeans(r.shape[1], model.config.codebook_size, niter=20, seed=seed + d, verbose=False,
+                              min_points_per_centroid=1)
             km.train(np.ascontiguousarray(r))
             model.quantizer.codebooks.data[d] = torch.from_numpy(km.centroids)
             _, idx = km.index.search(np.ascontiguousarray(r), 1)
