@@ -13,10 +13,11 @@ from pathlib import Path
 import torch
 
 from hgrec.data import load_dataset
-from hgrec.models import build_model
+from hgrec.models import MODELS, build_model
+from hgrec.tokenizers.pipeline import read_codes
 from hgrec.training.config import RunConfig, load_config
 from hgrec.training.distributed import barrier, init_distributed, shutdown
-from hgrec.training.tasks import NextItemTask
+from hgrec.training.tasks import NextItemTask, SlateTask
 from hgrec.training.trainer import Trainer
 
 
@@ -30,6 +31,9 @@ def resolve_device(name: str) -> str:
 
 def make_task(cfg: RunConfig):
     ds = load_dataset(cfg.data.dataset, cfg.data.root, cache_dir=cfg.data.cache)
+    if getattr(MODELS[cfg.model_name][0], "task", "next_item") == "slate":
+        codes, vocab = read_codes(cfg.data.semantic_ids, ds) if cfg.data.semantic_ids else (None, None)
+        return SlateTask(ds, cfg.data, codes, vocab)
     return NextItemTask(ds, cfg.data.max_len, cfg.data.mask_history)
 
 
@@ -52,6 +56,8 @@ def train(cfg: RunConfig, resume: bool = False, callbacks=None) -> dict:
         if not info.is_main:
             task = make_task(cfg)
         model = build_model(cfg.model_name, cfg.model, **task.meta)
+        if hasattr(task, "init_model"):
+            task.init_model(model)
         trainer = Trainer(cfg, task, model, run_dir_for(cfg), info, device, callbacks)
         return trainer.fit(resume=resume)
     finally:

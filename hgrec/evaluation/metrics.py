@@ -23,6 +23,8 @@ import polars as pl
 import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
+from hgrec.utils.ranking import top_k  # noqa: F401  (re-exported: evaluation's ranking order)
+
 
 def ranks_of_truth(scores: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """(B, N) scores, (B, M) truth ids (0 = padding) -> (B, M) 1-based ranks (0 where padding or a repeat).
@@ -65,20 +67,6 @@ def ranking_metrics(ranks: np.ndarray | torch.Tensor, ks=(5, 10)) -> dict[str, n
         out[f"recall@{k}"] = torch.where(empty, torch.nan, hit_k.sum(1) / n_truth.clamp(min=1)).numpy()
         out[f"ndcg@{k}"] = torch.where(empty, torch.nan, dcg / idcg).numpy()
     return out
-
-
-def top_k(scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Top-k item ids in rank order (score descending, ties by id ascending), as `ranks_of_truth` ranks.
-
-    `torch.topk` does not promise an order among equal scores; re-sorting its k results by
-    (score desc, id asc) makes the written predictions agree with the metrics.
-    """
-    scores = scores.masked_fill(scores.isnan(), -math.inf)
-    vals, idx = scores.topk(k, dim=1)
-    idx, order = idx.sort(dim=1)  # id ascending ...
-    vals = vals.gather(1, order)
-    order = vals.argsort(dim=1, descending=True, stable=True)  # ... then score descending, stable
-    return idx.gather(1, order)
 
 
 def coverage(topk: np.ndarray, num_items: int) -> float:

@@ -50,6 +50,7 @@ class RQVAEConfig:
     level_weights: tuple[float, ...] = (1.0, 0.1, 0.01)  # w_d, the first D-1 are used
     tau: float = 0.1
     positive_threshold: float = 0.8  # cosine between item vectors for semantic-neighbour pairs
+    mask_false_negatives: bool = True  # drop in-batch "negatives" that are themselves neighbours of the anchor
     # optimisation
     epochs: int = 100
     batch_size: int = 1024
@@ -112,7 +113,10 @@ class RQVAE(nn.Module):
         self.register_buffer("mean", torch.zeros(input_dim))
         self.register_buffer("std", torch.ones(input_dim))
 
-    def losses(self, x: torch.Tensor, pairs: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def losses(self, x: torch.Tensor, pairs: torch.Tensor | None = None,
+               false_negatives: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """`pairs` (P, 2) rows of x; `false_negatives` (P, P) bool, True where positive j is also a
+        neighbour of anchor i (those logits are removed from the in-batch softmax)."""
         c = self.config
         z = self.encoder(x)
         codes, z_hat, residuals, words = self.quantizer(z)
@@ -131,6 +135,8 @@ class RQVAE(nn.Module):
                 q = q + (words[d] - words[d].detach())  # ... and to the codebook
                 qa, qp = F.normalize(q[pairs[:, 0]], dim=1), F.normalize(q[pairs[:, 1]], dim=1)
                 logits = qa @ qp.T / c.tau  # (P, P): positives on the diagonal, in-batch negatives elsewhere
+                if false_negatives is not None:
+                    logits = logits.masked_fill(false_negatives, float("-inf"))
                 total = total + c.level_weights[d] * F.cross_entropy(logits, torch.arange(len(pairs)))
             out["cont"] = total / (D - 1)
         loss = out["recon"] + out.get("layer_quan", 0.0)
@@ -177,6 +183,7 @@ def fit_rqvae(x: np.ndarray, config: RQVAEConfig, pairs: np.ndarray | None = Non
     _kmeans_init(model, Xs, config.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     P = torch.from_numpy(pairs).long() if pairs is not None and len(pairs) else None
+    Xn = F.normalize(X, dim=1)  # raw-vector cosine decides which in-batch negatives are false
     usage = torch.zeros(config.levels, config.codebook_size)
     step, t0 = 0, time.perf_counter()
     history = []
@@ -185,14 +192,18 @@ def fit_rqvae(x: np.ndarray, config: RQVAEConfig, pairs: np.ndarray | None = Non
         perm = torch.randperm(n, generator=g)
         for lo in range(0, n, config.batch_size):
             idx = perm[lo:lo + config.batch_size]
-            batch_pairs = None
+            batch_pairs = fneg = None
             xb = Xs[idx]
             if config.contrastive and P is not None:
                 pick = P[torch.randint(len(P), (config.pairs_per_batch,), generator=g)]
                 xb = torch.cat([xb, Xs[pick[:, 0]], Xs[pick[:, 1]]])
                 b = len(idx)
                 batch_pairs = torch.stack([torch.arange(b, b + len(pick)), torch.arange(b + len(pick), b + 2 * len(pick))], 1)
-            out = model.losses(xb, batch_pairs)
+                if config.mask_false_negatives:
+                    fneg = (Xn[pick[:, 0]] @ Xn[pick[:, 1]].T >= config.positive_threshold)
+                    fneg |= pick[:, 0][:, None] == pick[:, 1][None]  # the same item drawn as someone's positive
+                    fneg.fill_diagonal_(False)
+            out = model.losses(xb, batch_pairs, fneg)
             opt.zero_grad()
             out["loss"].backward()
             opt.step()

@@ -26,6 +26,20 @@ class PrefixTrie:
         self.child: list[torch.Tensor] = []
         prefix = np.zeros(n, dtype=np.int64)  # prefix id of each item at the current depth
         n_prefix = 1
+        # item_prefix[d][item] = the item's prefix id at depth d (-1 for the padding id 0);
+        # size[d][prefix] = how many items lie under it. Decoding uses them to skip prefixes whose
+        # every item is excluded (already in the slate, or in the history).
+        n_rows = int(items.max()) + 1
+        self.item_prefix: list[torch.Tensor] = []
+        self.size: list[torch.Tensor] = []
+
+        def record(prefix_ids: np.ndarray, count: int) -> None:
+            ip = torch.full((n_rows,), -1, dtype=torch.long)
+            ip[torch.from_numpy(items.astype(np.int64))] = torch.from_numpy(prefix_ids)
+            self.item_prefix.append(ip)
+            self.size.append(torch.from_numpy(np.bincount(prefix_ids, minlength=count)))
+
+        record(prefix, 1)
         for d in range(D):
             K = self.vocab_sizes[d]
             key = prefix * K + codes[:, d]
@@ -37,6 +51,7 @@ class PrefixTrie:
             self.allowed.append(allowed)
             self.child.append(child)
             prefix, n_prefix = nxt.reshape(-1), len(uniq)
+            record(prefix, n_prefix)
         self.item = torch.zeros(n_prefix, dtype=torch.long)
         self.item[torch.from_numpy(prefix)] = torch.from_numpy(items.astype(np.int64))
         self.codes = torch.from_numpy(codes)
@@ -45,6 +60,8 @@ class PrefixTrie:
         self.allowed = [a.to(device) for a in self.allowed]
         self.child = [c.to(device) for c in self.child]
         self.item = self.item.to(device)
+        self.item_prefix = [p.to(device) for p in self.item_prefix]
+        self.size = [z.to(device) for z in self.size]
         self.codes = self.codes.to(device)
         return self
 

@@ -32,10 +32,22 @@ class DataConfig:
     cache: str | None = None  # cache folder; None = $HGREC_CACHE or ~/.cache/hgrec
     max_len: int = 50  # history length (TIGER/SASRec Amazon: 50; ML: 200)
     mask_history: bool = False  # exclude the user's earlier positives from the ranking
+    # slate models (HiGR, TIGER, OneRec-style; docs/slates.md)
+    semantic_ids: str | None = None  # codes.parquet written by `hgrec tokenize`
+    slate_size: int = 5  # M
+    slate_target: str = "effective"  # what a training slate is: effective | impressions
+    split: str = "leave_last_out"  # leave_last_out | temporal (slate samples)
+    beam: int = 5  # B, the beam width of slate decoding during evaluation
 
     def __post_init__(self):
         if self.max_len < 1:
             raise ConfigError(f"data.max_len must be >= 1, got {self.max_len}")
+        if self.slate_size < 1 or self.beam < 1:
+            raise ConfigError(f"data.slate_size and data.beam must be >= 1, got {self.slate_size}, {self.beam}")
+        if self.slate_target not in ("effective", "impressions"):
+            raise ConfigError(f"data.slate_target must be effective or impressions, got {self.slate_target!r}")
+        if self.split not in ("leave_last_out", "temporal"):
+            raise ConfigError(f"data.split must be leave_last_out or temporal, got {self.split!r}")
 
 
 @dataclasses.dataclass

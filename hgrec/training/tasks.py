@@ -54,3 +54,74 @@ class NextItemTask:
             truth = [list(imap.to_raw(t[t > 0])) for t in es.truth]
             write_predictions(predictions, umap.to_raw(es.users).tolist(), truth, ranked.tolist())
         return metrics
+
+
+class SlateTask:
+    """Slate generation (HiGR and the models compared with it): train on (context, slate) samples
+    with the model's own loss, evaluate generated slates against impressions and effective views."""
+
+    name = "slate"
+
+    def __init__(self, ds: Dataset, data_cfg, codes: np.ndarray | None = None, vocab: list[int] | None = None):
+        from hgrec.data.slate_samples import slate_data
+        from hgrec.tokenizers.trie import PrefixTrie
+
+        self.ds, self.cfg = ds, data_cfg
+        self.data = slate_data(ds, data_cfg.slate_size, data_cfg.max_len, data_cfg.slate_target, data_cfg.split)
+        self.codes, self.vocab = codes, vocab
+        self.trie = PrefixTrie(codes, vocab_sizes=vocab) if codes is not None else None
+
+    @property
+    def meta(self) -> dict:
+        meta = {"num_items": self.data.num_items, "max_len": self.data.max_len, "has_timestamps": self.data.has_timestamps,
+                "slate_size": self.data.slate_size, "feature_vocab": self.data.feature_vocab}
+        if self.vocab is not None:
+            meta["sid_vocab"] = self.vocab
+        return meta
+
+    def init_model(self, model) -> None:
+        """Copy the semantic IDs into the model (they are saved with its weights)."""
+        if hasattr(model, "sid"):
+            if self.codes is None:
+                raise ValueError(f"{model.registry_name} needs semantic IDs: set data.semantic_ids to the "
+                                 "codes.parquet written by `hgrec tokenize`")
+            model.sid.set_codes(self.codes)
+
+    def num_train(self) -> int:
+        return len(self.data.train)
+
+    def train_lengths(self) -> np.ndarray:
+        if not hasattr(self, "_lengths"):
+            self._lengths = (self.data.train.history > 0).sum(1)
+        return self._lengths
+
+    def _batch(self, ss, idx, device, width=None) -> dict[str, torch.Tensor]:
+        width = width or max(int((ss.history[idx] > 0).sum(1).max()), 1)
+        batch = {"history": torch.from_numpy(ss.history[idx, -width:]).to(device),
+                 "history_ts": torch.from_numpy(ss.history_ts[idx, -width:]).to(device),
+                 "target": torch.from_numpy(ss.target[idx]).to(device)}
+        if self.data.user_features.shape[1]:
+            batch["user_features"] = torch.from_numpy(self.data.user_features[ss.users[idx]]).to(device)
+        return batch
+
+    def train_batch(self, idx: np.ndarray, device: str) -> dict[str, torch.Tensor]:
+        return self._batch(self.data.train, idx, device)
+
+    def evaluate(self, model, split: str, *, ks, batch_size: int, device: str, predictions: str | None = None,
+                 slate_len: int | None = None, beam: int | None = None, exclude_history: bool | None = None):
+        from hgrec.decoding.slates import slate_generator
+        from hgrec.evaluation.slates import evaluate_slates
+
+        ss = self.data.valid if split == "valid" else self.data.test
+        L = slate_len or self.data.slate_size
+        gen = slate_generator(model, self.trie, L, beam or self.cfg.beam,
+                              self.cfg.mask_history if exclude_history is None else exclude_history)
+        first = None if self.codes is None else np.concatenate([[-1], self.codes[:, 0]])
+        metrics, slates = evaluate_slates(gen, ss, k=L, batch_size=batch_size, device=device, first_codes=first,
+                                          num_items=self.data.num_items, user_features=self.data.user_features)
+        if predictions:
+            imap, umap = self.ds.item_map, self.ds.user_map
+            truth = [list(imap.to_raw(t[t > 0])) for t in ss.effective]
+            ranked = [list(imap.to_raw(s[s > 0])) for s in slates]
+            write_predictions(predictions, umap.to_raw(ss.users).tolist(), truth, ranked)
+        return metrics

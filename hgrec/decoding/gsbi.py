@@ -1,0 +1,80 @@
+"""Greedy-Slate Beam-Item inference (HiGR §3.3.3), batched over users.
+
+    C = encode_context(user)                                            once per slate
+    x = BOS
+    for m in 1..L:
+        i_hat_m = planner.step(x)                                       KV-cached, one token
+        beams   = trie-constrained beam search of width B over the D levels,
+                  started from i_hat_m, excluding the slate so far (and optionally the history)
+        item_m  = top-1 beam;   x = sum_d s^d(item_m)                   greedy over the slate
+
+The item generator's cross-attention keys/values over C are computed once per slate and reused
+by every item and every beam (the context does not change). `use_cache=False` re-runs the
+planner and the generator over their whole prefixes at every step (for the equivalence test and
+the efficiency benchmark). Any L works: the generator is shared across slots.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hgrec.decoding.beam import item_beam_search
+from hgrec.tokenizers.trie import PrefixTrie
+
+
+@torch.no_grad()
+def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int = 5, beam: int = 5,
+         exclude_history: bool = False, use_cache: bool = True) -> torch.Tensor:
+    """-> (R, slate_len) item ids, distinct within each row (0 only if the catalogue runs out)."""
+    if slate_len < 1 or beam < 1:
+        raise ValueError(f"slate_len and beam must be >= 1, got {slate_len}, {beam}")
+    model.eval()
+    C, C_pad = model.encode_context(batch)
+    R = C.shape[0]
+    Cb, Cb_pad = C.repeat_interleave(beam, 0), C_pad.repeat_interleave(beam, 0)  # one copy per hypothesis
+    planner_caches = model.planner.new_caches() if use_cache else None
+    gen_cross = {}  # generator index -> its cross-attention caches over Cb (filled on first use)
+    chosen = torch.zeros(R, slate_len, dtype=torch.long, device=C.device)
+    history = batch["history"] if exclude_history else chosen[:, :0]
+    x = model.planner.bos.expand(R, -1)
+    prev = []  # chosen item embeddings so far (uncached planner)
+    for m in range(slate_len):
+        if use_cache:
+            i_hat = model.planner.step(x, C, C_pad, *planner_caches)
+        else:
+            items = torch.stack(prev, 1) if prev else x.new_zeros(R, 0, x.shape[-1])
+            i_hat = model.planner(items, C, C_pad)[:, -1]
+        gen_idx = min(m, len(model.generators) - 1)
+        gen = model.generators[gen_idx]
+        first = i_hat.repeat_interleave(beam, 0)  # (R*beam, d)
+        if use_cache:
+            caches, _ = gen.new_caches()
+            if gen_idx not in gen_cross:
+                gen_cross[gen_idx] = gen.new_caches()[1]
+            cross = gen_cross[gen_idx]
+
+            def step(level, tokens, gen=gen, first=first, caches=caches, cross=cross):
+                x_in = first if level == 0 else tokens
+                return gen.step(model.sid, level, x_in, Cb, Cb_pad, caches, cross)
+
+            def reorder(index, caches=caches):
+                for c in caches:
+                    c.reorder(index)
+        else:
+            state = {"prefix": first.new_zeros(first.shape[0], 0, dtype=torch.long), "first": first}
+
+            def step(level, tokens, gen=gen, state=state):
+                if level > 0:
+                    state["prefix"] = torch.cat([state["prefix"], tokens[:, None]], 1)
+                return gen.logits_at(model.sid, state["first"], state["prefix"], Cb, Cb_pad)
+
+            def reorder(index, state=state):
+                state["prefix"] = state["prefix"][index]
+                state["first"] = state["first"][index]
+
+        excluded = torch.cat([history, chosen[:, :m]], 1)
+        beams = item_beam_search(step, trie, R, beam, excluded, reorder)
+        chosen[:, m] = beams.items[:, 0]
+        x = model.sid.item(chosen[:, m])  # top-1 beam's summed SID embedding -> next planner input
+        prev.append(x)
+    return chosen
