@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from hgrec.decoding.beam import item_beam_search
+from hgrec.decoding.flat import flat_slates
 from hgrec.decoding.gsbi import gsbi
 from hgrec.utils.ranking import top_k
 from hgrec.tokenizers.trie import PrefixTrie
@@ -24,8 +26,10 @@ def slate_generator(model, trie: PrefixTrie | None, slate_len: int, beam: int = 
     name = getattr(model, "registry_name", type(model).__name__.lower())
     if name == "higr":
         return lambda batch: gsbi(model, batch, trie, slate_len, beam, exclude_history, use_cache)
-    if hasattr(model, "generate_slates"):
-        return lambda batch: model.generate_slates(batch, trie, slate_len, beam, exclude_history, use_cache)
+    if name == "tiger":
+        return lambda batch: tiger_slates(model, batch, trie, slate_len, beam, exclude_history, use_cache)
+    if name == "onerec":
+        return lambda batch: flat_slates(model, batch, trie, slate_len, beam, exclude_history, use_cache)
     if hasattr(model, "score_all"):
         @torch.no_grad()
         def top(batch):
@@ -37,3 +41,33 @@ def slate_generator(model, trie: PrefixTrie | None, slate_len: int, beam: int = 
             return top_k(scores, slate_len)
         return top
     raise TypeError(f"{name} cannot generate slates")
+
+
+@torch.no_grad()
+def tiger_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, exclude_history: bool = False,
+                 use_cache: bool = True) -> torch.Tensor:
+    """The top-L beams of one trie-constrained beam search of width max(B, L) from TIGER's BOS."""
+    model.eval()
+    width = max(beam, slate_len)
+    C, C_pad = model.encode_context(batch)
+    R = C.shape[0]
+    Cb, Cb_pad = C.repeat_interleave(width, 0), C_pad.repeat_interleave(width, 0)
+    first = model.bos.expand(R * width, -1)
+    dec = model.decoder
+    caches, cross = dec.new_caches()
+    state = {"prefix": torch.zeros(R * width, 0, dtype=torch.long, device=C.device)}
+
+    def step(level, tokens):
+        if use_cache:
+            return dec.step(model.sid, level, first if level == 0 else tokens, Cb, Cb_pad, caches, cross)
+        if level > 0:
+            state["prefix"] = torch.cat([state["prefix"], tokens[:, None]], 1)
+        return dec.logits_at(model.sid, first, state["prefix"], Cb, Cb_pad)
+
+    def reorder(index):
+        for c in caches:
+            c.reorder(index)
+        state["prefix"] = state["prefix"][index]
+
+    excluded = batch["history"] if exclude_history else None
+    return item_beam_search(step, trie, R, width, excluded, reorder).items[:, :slate_len]
