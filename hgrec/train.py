@@ -31,9 +31,16 @@ def resolve_device(name: str) -> str:
 
 def make_task(cfg: RunConfig):
     ds = load_dataset(cfg.data.dataset, cfg.data.root, cache_dir=cfg.data.cache)
-    if getattr(MODELS[cfg.model_name][0], "task", "next_item") == "slate":
+    native = getattr(MODELS[cfg.model_name][0], "task", "next_item")
+    protocol = native if cfg.data.protocol == "auto" else cfg.data.protocol
+    if protocol == "next_item" and native == "slate":
+        raise ValueError(f"{cfg.model_name} generates slates: use data.protocol=slate (or auto)")
+    if protocol == "slate":
+        if native == "slate" and not cfg.data.semantic_ids:
+            raise ValueError(f"{cfg.model_name} needs semantic IDs: set data.semantic_ids to the codes.parquet "
+                             "written by `hgrec tokenize --config ...`")
         codes, vocab = read_codes(cfg.data.semantic_ids, ds) if cfg.data.semantic_ids else (None, None)
-        return SlateTask(ds, cfg.data, codes, vocab)
+        return SlateTask(ds, cfg.data, codes, vocab, next_item=native == "next_item")
     return NextItemTask(ds, cfg.data.max_len, cfg.data.mask_history)
 
 

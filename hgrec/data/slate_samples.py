@@ -94,14 +94,34 @@ def user_feature_codes(ds: Dataset) -> tuple[np.ndarray, list[int]]:
     return np.stack(codes, 1), vocab
 
 
+def _every_item_samples(seq, region_end: np.ndarray, slate_size: int, max_len: int, min_history: int):
+    """One training sample per effective item of each user's training region: history = the effective
+    items before it, target = it and the next ones (<= M, never past the region end)."""
+    users = np.arange(len(region_end))
+    n = np.maximum(region_end - min_history, 0)  # samples per user
+    u = np.repeat(users, n)
+    p = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + min_history  # start position within the user
+    off = seq.offsets[u] + p
+    idx = off[:, None] + np.arange(slate_size)[None]
+    ok = (p[:, None] + np.arange(slate_size)[None]) < region_end[u][:, None]
+    target = np.where(ok, seq["item_id"][np.minimum(idx, len(seq["item_id"]) - 1)], 0)
+    return u, p, target
+
+
 def slate_data(ds: Dataset, slate_size: int = 5, max_len: int = 50, target: str = "effective",
-               split: str = "leave_last_out", min_history: int = 1) -> SlateData:
+               split: str = "leave_last_out", min_history: int = 1, train_samples: str = "requests") -> SlateData:
+    """`train_samples`: `requests` (one sample per logged request, the paper's) or `every_item` (one per
+    effective item of the training region, with the next <= M effective items as the slate: more
+    samples from the same data, as SASRec-style training uses every position)."""
+    if train_samples not in ("requests", "every_item"):
+        raise ValueError(f"train_samples must be requests or every_item, got {train_samples!r}")
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     if split not in ("leave_last_out", "temporal"):
         raise ValueError(f"split must be leave_last_out or temporal, got {split!r}")
     cuts = temporal_cuts(ds) if split == "temporal" else None
-    sl = slates(ds, slate_size, min_history=min_history, temporal_cuts=cuts)
+    sl_all = slates(ds, slate_size, min_history=0, temporal_cuts=cuts)
+    sl = sl_all.filter(pl.col("hist_len") >= min_history)
     if sl.height == 0:
         raise DataError(f"{ds.name}: no slate has >= {min_history} effective items of history")
     seq = positive_history(ds, ["item_id", "ts"])
@@ -120,6 +140,17 @@ def slate_data(ds: Dataset, slate_size: int = 5, max_len: int = 50, target: str 
     feats, vocab = user_feature_codes(ds)
 
     def part(which: int) -> SlateSet:
+        if which == 0 and train_samples == "every_item":
+            if target != "effective":
+                raise ValueError("train_samples=every_item builds effective-view slates: use target=effective")
+            # a user's training region ends where their first validation/test request starts
+            held = sl_all.filter(pl.col("split") != "train").group_by("user_id").agg(pl.col("hist_len").min())
+            end = seq.lengths.copy()
+            end[held["user_id"].to_numpy()] = held["hist_len"].to_numpy()
+            u, p, tg = _every_item_samples(seq, end, slate_size, max_len, min_history)
+            z = np.zeros((len(u), 1), dtype=np.int64)
+            return SlateSet(u, seq.history_batch(u, p, max_len), seq.history_batch(u, p, max_len, column="ts_s"),
+                            tg, z, tg, np.full(len(u), -1, dtype=np.int32))
         if which == 0:
             keep = (code == 0) & (tgt[:, 0] > 0)
         else:  # evaluation: a sample counts when either truth set is non-empty

@@ -23,7 +23,6 @@ def flat_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, e
     C, C_pad = model.encode_context(batch)
     R, W, D = C.shape[0], beam, trie.depth
     device = C.device
-    Cb, Cb_pad = C.repeat_interleave(W, 0), C_pad.repeat_interleave(W, 0)
     scores = torch.zeros(R, W, device=device)
     scores[:, 1:] = NEG_INF
     base = (torch.arange(R, device=device) * W)[:, None]
@@ -37,9 +36,9 @@ def flat_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, e
         for d in range(D):
             t = tokens.shape[1] - 1  # flat position of the newest input token
             if use_cache:
-                h = model.decode(model.embed(tokens[:, -1:], t), Cb, Cb_pad, caches, cross)[:, -1]
+                h = model.decode(model.embed(tokens[:, -1:], t), C, C_pad, caches, cross, group=W)[:, -1]
             else:
-                h = model.decode(model.embed(tokens, 0), Cb, Cb_pad)[:, -1]
+                h = model.decode(model.embed(tokens, 0), C, C_pad, group=W)[:, -1]
             logp = torch.log_softmax(model.heads[d](h).float(), -1)  # (R*W, K)
             K = logp.shape[1]
             ok = trie.allowed[d][prefix]

@@ -9,7 +9,8 @@
         item_m  = top-1 beam;   x = sum_d s^d(item_m)                   greedy over the slate
 
 The item generator's cross-attention keys/values over C are computed once per slate and reused
-by every item and every beam (the context does not change). `use_cache=False` re-runs the
+by every item and every beam: the B beams of a user attend to one copy of C as one group of
+queries (the context does not change, and beams never move between users). `use_cache=False` re-runs the
 planner and the generator over their whole prefixes at every step (for the equivalence test and
 the efficiency benchmark). Any L works: the generator is shared across slots.
 """
@@ -31,9 +32,8 @@ def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int
     model.eval()
     C, C_pad = model.encode_context(batch)
     R = C.shape[0]
-    Cb, Cb_pad = C.repeat_interleave(beam, 0), C_pad.repeat_interleave(beam, 0)  # one copy per hypothesis
     planner_caches = model.planner.new_caches() if use_cache else None
-    gen_cross = {}  # generator index -> its cross-attention caches over Cb (filled on first use)
+    gen_cross = {}  # generator index -> its cross-attention caches over C (filled on first use)
     chosen = torch.zeros(R, slate_len, dtype=torch.long, device=C.device)
     history = batch["history"] if exclude_history else chosen[:, :0]
     x = model.planner.bos.expand(R, -1)
@@ -55,7 +55,7 @@ def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int
 
             def step(level, tokens, gen=gen, first=first, caches=caches, cross=cross):
                 x_in = first if level == 0 else tokens
-                return gen.step(model.sid, level, x_in, Cb, Cb_pad, caches, cross)
+                return gen.step(model.sid, level, x_in, C, C_pad, caches, cross, group=beam)
 
             def reorder(index, caches=caches):
                 for c in caches:
@@ -66,7 +66,7 @@ def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int
             def step(level, tokens, gen=gen, state=state):
                 if level > 0:
                     state["prefix"] = torch.cat([state["prefix"], tokens[:, None]], 1)
-                return gen.logits_at(model.sid, state["first"], state["prefix"], Cb, Cb_pad)
+                return gen.logits_at(model.sid, state["first"], state["prefix"], C, C_pad, group=beam)
 
             def reorder(index, state=state):
                 state["prefix"] = state["prefix"][index]

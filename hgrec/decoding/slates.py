@@ -51,7 +51,6 @@ def tiger_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, 
     width = max(beam, slate_len)
     C, C_pad = model.encode_context(batch)
     R = C.shape[0]
-    Cb, Cb_pad = C.repeat_interleave(width, 0), C_pad.repeat_interleave(width, 0)
     first = model.bos.expand(R * width, -1)
     dec = model.decoder
     caches, cross = dec.new_caches()
@@ -59,10 +58,10 @@ def tiger_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, 
 
     def step(level, tokens):
         if use_cache:
-            return dec.step(model.sid, level, first if level == 0 else tokens, Cb, Cb_pad, caches, cross)
+            return dec.step(model.sid, level, first if level == 0 else tokens, C, C_pad, caches, cross, group=width)
         if level > 0:
             state["prefix"] = torch.cat([state["prefix"], tokens[:, None]], 1)
-        return dec.logits_at(model.sid, first, state["prefix"], Cb, Cb_pad)
+        return dec.logits_at(model.sid, first, state["prefix"], C, C_pad, group=width)
 
     def reorder(index):
         for c in caches:

@@ -145,18 +145,21 @@ class SIDDecoder(nn.Module):
         return [KVCache() for _ in self.blocks], [KVCache() for _ in self.blocks]
 
     def logits_at(self, sid: SIDEmbedding, first: torch.Tensor, prefix: torch.Tensor, context: torch.Tensor | None,
-                  context_pad: torch.Tensor | None) -> torch.Tensor:
+                  context_pad: torch.Tensor | None, group: int = 1) -> torch.Tensor:
         """No cache: re-run [first, prefix] (R, 1 + k) and return the logits of level k (R, K_k)."""
         k = prefix.shape[1]
         x = first[:, None] if k == 0 else torch.cat([first[:, None], sid.tokens(prefix)], 1)
         x = x + self.level_emb.weight[: k + 1][None]
         for block in self.blocks:
-            x = block(x, causal=True, context=context if self.cross else None, context_padding=context_pad)
+            x = block(x, causal=True, context=context if self.cross else None, context_padding=context_pad,
+                      cross_group=group)
         return self.heads[k](self.norm(x[:, -1]))
 
     def step(self, sid: SIDEmbedding, level: int, x_in: torch.Tensor, context: torch.Tensor | None,
-             context_pad: torch.Tensor | None, caches: list[KVCache], cross_caches: list[KVCache]) -> torch.Tensor:
+             context_pad: torch.Tensor | None, caches: list[KVCache], cross_caches: list[KVCache],
+             group: int = 1) -> torch.Tensor:
         """One decoding step. level 0: x_in = first (R, d); level d > 0: x_in = codes of level d-1 (R,).
+        `group` consecutive rows share one context row (context has R / group rows).
         Returns the logits of level `level` (R, K_level)."""
         if level == 0:
             x = x_in[:, None]
@@ -165,7 +168,7 @@ class SIDDecoder(nn.Module):
         x = x + self.level_emb.weight[level]
         for block, cache, cross_cache in zip(self.blocks, caches, cross_caches):
             x = block(x, causal=True, context=context if self.cross else None, context_padding=context_pad,
-                      cache=cache, cross_cache=cross_cache)
+                      cache=cache, cross_cache=cross_cache, cross_group=group)
         return self.heads[level](self.norm(x[:, 0]))
 
 

@@ -88,10 +88,12 @@ class OneRec(nn.Module):
             out.append(e)
         return torch.cat(out, 1)
 
-    def decode(self, x, context, context_pad, caches=None, cross_caches=None) -> torch.Tensor:
+    def decode(self, x, context, context_pad, caches=None, cross_caches=None, group: int = 1) -> torch.Tensor:
+        """`group` consecutive rows of x share one row of the context (beam search)."""
         for i, block in enumerate(self.blocks):
             x = block(x, causal=True, context=context, context_padding=context_pad,
-                      cache=None if caches is None else caches[i], cross_cache=None if cross_caches is None else cross_caches[i])
+                      cache=None if caches is None else caches[i],
+                      cross_cache=None if cross_caches is None else cross_caches[i], cross_group=group)
         return self.norm(x)
 
     def new_caches(self):

@@ -62,7 +62,16 @@ class TransformerBlock(nn.Module):
         self.ffn = FeedForward(d_model, d_ff, ffn, dropout)
         self.dropout = nn.Dropout(dropout)
 
-    def _cross(self, x, context, context_padding, cache):
+    def _cross(self, x, context, context_padding, cache, group: int = 1):
+        if group > 1:
+            # `group` consecutive rows share one context (the beams of one user): attend as one row
+            # with group*T queries, so C's keys/values are neither copied nor recomputed per beam.
+            B, T, d = x.shape
+            y = self._cross(x.reshape(B // group, group * T, d), context, context_padding, cache)
+            return y.reshape(B, T, d)
+        if cache is not None and cache.k is not None:  # decoding: C's keys/values are cached, skip its norms
+            return self.cross_attn(self.norm_cross(x), context, key_padding=context_padding, cache=cache,
+                                   static_kv=True)
         # K and V see differently normalised copies of C (RMSNorm_k, RMSNorm_v).
         return self.cross_attn(self.norm_cross(x), self.norm_k(context), self.norm_v(context),
                                key_padding=context_padding, cache=cache, static_kv=True)
@@ -77,10 +86,11 @@ class TransformerBlock(nn.Module):
         context_padding: torch.Tensor | None = None,  # (B, S)
         cache: KVCache | None = None,
         cross_cache: KVCache | None = None,
+        cross_group: int = 1,  # rows per context row (beam search: the beam width)
     ) -> torch.Tensor:
         if self.cross_attn is not None and self.cross_first:
-            x = x + self.dropout(self._cross(x, context, context_padding, cross_cache))
+            x = x + self.dropout(self._cross(x, context, context_padding, cross_cache, cross_group))
         x = x + self.dropout(self.self_attn(self.norm_self(x), causal=causal, key_padding=key_padding, cache=cache))
         if self.cross_attn is not None and not self.cross_first:
-            x = x + self.dropout(self._cross(x, context, context_padding, cross_cache))
+            x = x + self.dropout(self._cross(x, context, context_padding, cross_cache, cross_group))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))

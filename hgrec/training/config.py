@@ -33,9 +33,11 @@ class DataConfig:
     max_len: int = 50  # history length (TIGER/SASRec Amazon: 50; ML: 200)
     mask_history: bool = False  # exclude the user's earlier positives from the ranking
     # slate models (HiGR, TIGER, OneRec-style; docs/slates.md)
+    protocol: str = "auto"  # auto (the model's own) | next_item | slate (next-item models trained/evaluated on slates)
     semantic_ids: str | None = None  # codes.parquet written by `hgrec tokenize`
     slate_size: int = 5  # M
     slate_target: str = "effective"  # what a training slate is: effective | impressions
+    train_samples: str = "requests"  # requests (one per logged request) | every_item (one per effective item)
     split: str = "leave_last_out"  # leave_last_out | temporal (slate samples)
     beam: int = 5  # B, the beam width of slate decoding during evaluation
 
@@ -46,6 +48,10 @@ class DataConfig:
             raise ConfigError(f"data.slate_size and data.beam must be >= 1, got {self.slate_size}, {self.beam}")
         if self.slate_target not in ("effective", "impressions"):
             raise ConfigError(f"data.slate_target must be effective or impressions, got {self.slate_target!r}")
+        if self.train_samples not in ("requests", "every_item"):
+            raise ConfigError(f"data.train_samples must be requests or every_item, got {self.train_samples!r}")
+        if self.protocol not in ("auto", "next_item", "slate"):
+            raise ConfigError(f"data.protocol must be auto, next_item or slate, got {self.protocol!r}")
         if self.split not in ("leave_last_out", "temporal"):
             raise ConfigError(f"data.split must be leave_last_out or temporal, got {self.split!r}")
 

@@ -62,19 +62,26 @@ class SlateTask:
 
     name = "slate"
 
-    def __init__(self, ds: Dataset, data_cfg, codes: np.ndarray | None = None, vocab: list[int] | None = None):
+    def __init__(self, ds: Dataset, data_cfg, codes: np.ndarray | None = None, vocab: list[int] | None = None,
+                 next_item: bool = False):
         from hgrec.data.slate_samples import slate_data
         from hgrec.tokenizers.trie import PrefixTrie
 
         self.ds, self.cfg = ds, data_cfg
-        self.data = slate_data(ds, data_cfg.slate_size, data_cfg.max_len, data_cfg.slate_target, data_cfg.split)
+        self.data = slate_data(ds, data_cfg.slate_size, data_cfg.max_len, data_cfg.slate_target, data_cfg.split,
+                               train_samples=data_cfg.train_samples)
         self.codes, self.vocab = codes, vocab
+        # Next-item models (SASRec, HSTU) learn from the same samples: history + training slate as one
+        # sequence with their own next-item loss; their slate is the top-M of the next-item scores.
+        self.next_item = next_item
         self.trie = PrefixTrie(codes, vocab_sizes=vocab) if codes is not None else None
 
     @property
     def meta(self) -> dict:
-        meta = {"num_items": self.data.num_items, "max_len": self.data.max_len, "has_timestamps": self.data.has_timestamps,
-                "slate_size": self.data.slate_size, "feature_vocab": self.data.feature_vocab}
+        meta = {"num_items": self.data.num_items, "max_len": self.data.max_len, "has_timestamps": self.data.has_timestamps}
+        if self.next_item:
+            return meta
+        meta |= {"slate_size": self.data.slate_size, "feature_vocab": self.data.feature_vocab}
         if self.vocab is not None:
             meta["sid_vocab"] = self.vocab
         return meta
@@ -92,7 +99,7 @@ class SlateTask:
 
     def train_lengths(self) -> np.ndarray:
         if not hasattr(self, "_lengths"):
-            self._lengths = (self.data.train.history > 0).sum(1)
+            self._lengths = (self.data.train.history > 0).sum(1) + (self.data.train.target > 0).sum(1) * self.next_item
         return self._lengths
 
     def _batch(self, ss, idx, device, width=None) -> dict[str, torch.Tensor]:
@@ -105,7 +112,19 @@ class SlateTask:
         return batch
 
     def train_batch(self, idx: np.ndarray, device: str) -> dict[str, torch.Tensor]:
+        if self.next_item:
+            return self._sequence_batch(self.data.train, idx, device)
         return self._batch(self.data.train, idx, device)
+
+    def _sequence_batch(self, ss, idx, device) -> dict[str, torch.Tensor]:
+        """[history, slate] as one left-padded window of max_len + 1 (input = [:-1], target = [1:])."""
+        seq = np.concatenate([ss.history[idx], ss.target[idx]], 1)  # (b, L + M), zeros inside
+        ts = np.concatenate([ss.history_ts[idx], np.repeat(ss.history_ts[idx, -1:], ss.target.shape[1], 1)], 1)
+        order = np.argsort(seq > 0, axis=1, kind="stable")  # padding first, items in their order
+        seq, ts = np.take_along_axis(seq, order, 1), np.take_along_axis(ts, order, 1)
+        width = min(int((seq > 0).sum(1).max()), self.data.max_len + 1)
+        return {"items": torch.from_numpy(seq[:, -width:]).to(device),
+                "timestamps": torch.from_numpy(ts[:, -width:]).to(device)}
 
     def evaluate(self, model, split: str, *, ks, batch_size: int, device: str, predictions: str | None = None,
                  slate_len: int | None = None, beam: int | None = None, exclude_history: bool | None = None):
