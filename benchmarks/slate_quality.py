@@ -88,9 +88,15 @@ def main() -> None:
     rows, table = [], []
 
     def add(dataset, model, variant, seed, metrics, timing, config):
-        rows.append({"dataset": dataset, "model": model, "variant": variant, "seed": seed,
-                     "metrics": {k: round(float(v), 5) for k, v in metrics.items()},
-                     "timing": {k: round(v, 2) for k, v in timing.items()}, "config": config})
+        """Two rows per run (DESIGN §10): truth=effective (+ diversity, coverage) and truth=impressions."""
+        for truth, prefix in (("effective", ""), ("impressions", "impressions/")):
+            m = {k[len(prefix):]: v for k, v in metrics.items()
+                 if (k.startswith(prefix) if prefix else "/" not in k)}
+            if m:
+                rows.append({"dataset": dataset, "model": model, "variant": variant, "seed": seed, "truth": truth,
+                             "metrics": {k: round(float(v), 5) for k, v in m.items()},
+                             "timing": {k: round(v, 2) for k, v in timing.items() if v == v},
+                             "config": config})
 
     for dataset in args.datasets:
         sids = semantic_ids(dataset, args.data, args.out_dir / "tokenize")
@@ -133,8 +139,7 @@ def main() -> None:
                 if args.sweep and model in ("higr", "onerec") and variant == "default" and seed == args.seeds[0]:
                     for L in SWEEP:
                         m = task.evaluate(model_obj, "test", ks=(L,), batch_size=1024, device="cpu", slate_len=L)
-                        add(dataset, model, f"slate_len={L}", seed,
-                            {k.replace(f"@{L}", "@L"): v for k, v in m.items() if f"@{L}" in k}, {},
+                        add(dataset, model, f"slate_len_{L}", seed, {k: v for k, v in m.items() if f"@{L}" in k}, {},
                             {"slate_len": L})
                         print("  L =", L, round(m[f"ndcg@{L}"], 4), flush=True)
             table.append((dataset, model, variant, per_seed))
