@@ -51,8 +51,8 @@ def main() -> None:
     ap.add_argument("--dataset", default="kuairand-pure")
     ap.add_argument("--semantic-ids", default=None, help="codes.parquet (default: make them with configs/<dataset>/crq_vae.yaml)")
     ap.add_argument("--d-model", type=int, default=128)
-    ap.add_argument("--slate-layers", type=int, default=6)
-    ap.add_argument("--item-layers", type=int, default=2)
+    ap.add_argument("--slate-layers", type=int, default=14)  # the paper's l_slate
+    ap.add_argument("--item-layers", type=int, default=2)  # the paper's l_item
     ap.add_argument("--batches", nargs="*", type=int, default=[1, 256])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--slate-size", type=int, default=5)

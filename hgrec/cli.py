@@ -3,6 +3,10 @@
     hgrec data stats NAME [--root PATH]     verified statistics of a dataset
     hgrec data fetch NAME                   download + verify into the cache
     hgrec data slates NAME                  a few slate samples with item text
+    hgrec train --config X.yaml [key=value]  train any registered model
+    hgrec tokenize --config X.yaml          semantic IDs (RQ-KMeans / RQ-VAE / CRQ-VAE)
+    hgrec evaluate --checkpoint DIR         metrics of a checkpoint
+    hgrec recommend --checkpoint DIR --user ID   a slate for a user, with item descriptions
     hgrec demo                              the end-to-end demo on the embedded sample
 """
 
@@ -229,51 +233,86 @@ def evaluate(
 
 
 @app.command()
+def recommend(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A run's best/ or checkpoints/step_N/ folder.")],
+    user: Annotated[list[str], typer.Option("--user", help="Source user id (repeat for several users).")],
+    slate_len: Annotated[int, typer.Option("--slate-len", min=1, help="Items per slate (any L).")] = 5,
+    beam: Annotated[Optional[int], typer.Option(min=1, help="Beam width (default: the run's data.beam).")] = None,
+    exclude_history: Annotated[Optional[bool], typer.Option("--exclude-history/--allow-history")] = None,
+    root: RootOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """A slate for each user from a trained checkpoint, with the items' descriptions."""
+    from hgrec.data import DataError
+    from hgrec.serving import Recommender
+
+    try:
+        rec = Recommender.from_checkpoint(checkpoint, root=root, cache=cache)
+        slates = rec.recommend(user, slate_len, beam, exclude_history)
+    except (DataError, FileNotFoundError, ValueError, KeyError) as e:
+        _fail(e)
+    for u, slate in zip(user, slates):
+        show_slate(rec, u, slate)
+
+
+def show_slate(rec, user_raw, slate, truth=()) -> None:
+    t = Table(title=f"slate for user {user_raw} ({rec.cfg.model_name}, {rec.cfg.data.dataset})")
+    t.add_column("#")
+    t.add_column("item")
+    t.add_column("description", overflow="fold")
+    for r, (item, text) in enumerate(zip(slate, rec.describe(slate)), 1):
+        mark = "  [bold green](watched)[/]" if item in set(truth) else ""
+        t.add_row(str(r), escape(str(item)) + mark, escape(text))
+    console.print(t)
+
+
+@app.command()
 def demo(
     cache: CacheOpt = None,
-    out_dir: Annotated[Path, typer.Option(help="Where the demo run is written.")] = Path("runs"),
-    epochs: Annotated[int, typer.Option(min=1)] = 20,
+    out_dir: Annotated[Path, typer.Option(help="Where the demo runs are written.")] = Path("runs"),
+    epochs: Annotated[int, typer.Option(min=1)] = 8,
 ) -> None:
-    """End-to-end on the embedded KuaiRand-Pure slice: data -> train SASRec -> metrics -> a recommendation."""
+    """End-to-end on the embedded KuaiRand-Pure slice: data -> semantic IDs -> HiGR -> metrics -> a slate."""
     import numpy as np
-    import torch
 
+    from hgrec.serving import Recommender
+    from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize as run_tokenize
     from hgrec.train import train as run_train
     from hgrec.training.config import load_config
 
+    configs = Path(__file__).resolve().parent / "configs"
     console.rule("1. data: the embedded KuaiRand-Pure sample")
     data_stats("sample", None, cache)
     ds = _load("sample", None, cache)
     show_slates(ds, 5, 1)
-    console.rule("2. train SASRec (full-softmax CE) on effective views, leave-last-out split")
-    cfg_path = Path(__file__).resolve().parent / "configs" / "demo_sasrec.yaml"
-    overrides = [f"trainer.out_dir={out_dir}", f"trainer.epochs={epochs}", "trainer.run_name=demo-sasrec",
-                 "trainer.overwrite=true"]
+    console.rule("2. semantic IDs: CRQ-VAE over item text + co-occurrence vectors (D=3, K=256)")
+    tok_over = [f"out_dir={out_dir / 'tokenize'}"] + ([f"data.cache={cache}"] if cache is not None else [])
+    tok = run_tokenize(load_tokenize_config(configs / "demo_crq_vae.yaml", tok_over), log=lambda s: None)
+    console.print(f"collision {tok['collision']:.4f} (before the disambiguation level), "
+                  f"{tok['tokenize_s']:.1f} s; codes in {tok['out']}")
+    console.rule("3. train HiGR (slate planner + shared item generator), leave-last-out slates")
+    overrides = [f"trainer.out_dir={out_dir}", f"trainer.epochs={epochs}", "trainer.run_name=demo-higr",
+                 "trainer.overwrite=true", f"data.semantic_ids={tok['out']}/codes.parquet"]
     if cache is not None:
         overrides.append(f"data.cache={cache}")
-    cfg = load_config(cfg_path, overrides)
-    result = run_train(cfg)
-    metrics_table(result["test"], "3. test metrics (full ranking over all items)")
+    result = run_train(load_config(configs / "demo_higr.yaml", overrides))
+    metrics_table(result["test"], "4. test metrics: GSBI slates (M=5, B=5) vs effective views and impressions")
     console.print(f"trained {result['epochs']} epochs in {result['train_seconds']:.1f} s "
                   f"({result['train_samples_per_s']:,.0f} samples/s); best epoch {result['best_epoch']}")
-    console.rule("4. a recommendation")
-    from hgrec.evaluation.load import load_for_eval
+    console.rule("5. one slate (hgrec recommend --checkpoint runs/demo-higr/best --user ID)")
+    rec = Recommender.from_checkpoint(out_dir / "demo-higr" / "best", cache=cache)
+    test = rec.task.data.test
+    i = int(np.argmax((test.history > 0).sum(1)))  # the test request with the longest history
+    user = rec.ds.user_map.to_raw([test.users[i]])[0]
+    from hgrec.decoding.slates import slate_generator
+    import torch
 
-    _, task, model = load_for_eval(out_dir / "demo-sasrec" / "best", cache=cache)
-    es = task.data.test
-    u = int(np.argmax(np.diff(es.seen_offsets)))  # the test user with the longest history
-    scores = model.score_all(torch.from_numpy(es.history[u:u + 1]), torch.from_numpy(es.history_ts[u:u + 1]))
-    top = scores[0].topk(5).indices.tolist()
-    text = ds.items["text"].to_list()
-    t = Table(title=f"top-5 next videos for user {ds.user_map.to_raw([es.users[u]])[0]} "
-                    f"(truth: video {ds.item_map.to_raw(es.truth[u, :1])[0]})")
-    t.add_column("rank")
-    t.add_column("video")
-    t.add_column("text", overflow="fold")
-    for r, i in enumerate(top, 1):
-        mark = " (the video the user watched)" if i == es.truth[u, 0] else ""
-        t.add_row(str(r), str(ds.item_map.to_raw([i])[0]) + mark, text[i - 1])
-    console.print(t)
+    batch = {"history": torch.from_numpy(test.history[i:i + 1]), "history_ts": torch.from_numpy(test.history_ts[i:i + 1]),
+             "user_features": torch.from_numpy(rec.user_features[test.users[i:i + 1]])}
+    slate = slate_generator(rec.model, rec.trie, 5, rec.cfg.data.beam)(batch)[0].numpy()
+    truth = list(rec.ds.item_map.to_raw(test.effective[i][test.effective[i] > 0]))
+    show_slate(rec, user, list(rec.ds.item_map.to_raw(slate[slate > 0])), truth)
+    console.print(f"what user {user} watched next: {truth}")
 
 
 def main() -> None:

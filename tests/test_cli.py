@@ -38,10 +38,20 @@ def test_errors_are_clean(tmp_path):
     assert r.exit_code == 2 and "no file matching u.item" in r.output and "Traceback" not in r.output
 
 
-def test_demo_prints_stats_and_slates(tmp_path):
-    r = runner.invoke(app, ["demo", "--cache", str(tmp_path)])
+def test_demo_runs_end_to_end(tmp_path):
+    r = runner.invoke(app, ["demo", "--cache", str(tmp_path), "--out-dir", str(tmp_path / "runs"), "--epochs", "2"])
     assert r.exit_code == 0, r.output
     assert "62,971" in r.output and "exposed + effective" in r.output and "history" in r.output
+    assert "collision" in r.output and "ndcg@5" in r.output and "slate for user" in r.output
+    # the slate it printed can be asked for again from the command line
+    user = r.output.split("slate for user ")[1].split()[0]
+    r2 = runner.invoke(app, ["recommend", "--checkpoint", str(tmp_path / "runs" / "demo-higr" / "best"),
+                             "--user", user, "--slate-len", "3", "--cache", str(tmp_path)])
+    assert r2.exit_code == 0, r2.output
+    assert r2.output.count("\n│ ") >= 3 or r2.output.count("│ 3 ") == 1
+    r3 = runner.invoke(app, ["recommend", "--checkpoint", str(tmp_path / "runs" / "demo-higr" / "best"),
+                             "--user", "no-such-user", "--cache", str(tmp_path)])
+    assert r3.exit_code == 2 and "no-such-user" in r3.output and "Traceback" not in r3.output
 
 
 def test_version():
