@@ -1,7 +1,8 @@
 """HiGR Table 2 / Table 3 / Figure 4 on public data: slate quality of HiGR against its baselines.
 
     python benchmarks/slate_quality.py [--datasets kuairand-pure ml-100k] [--models sasrec hstu tiger onerec higr]
-                                       [--seeds 0 1 2] [--sweep] [--ablations] [--predictions-dir DIR]
+                                       [--seeds 0 1 2] [--epochs 20] [--sweep] [--ablations [--ablation-seeds 0] [--ablation-datasets ml-100k]]
+                                       [--predictions-dir DIR]
 
 Every model is trained by the same Trainer on the same slate samples (configs/slates/<dataset>/<model>.yaml:
 same d_model and total layers; `every_item` training samples; early stopping on validation
@@ -15,7 +16,9 @@ A popularity slate (the 5 most frequent training targets) is reported as the flo
 models trained with M=5); `--ablations` the HSD variants of Table 3 (mean / max pooling, without
 context embedding in the item generator, non-shared generators). Semantic IDs come from
 configs/<dataset>/crq_vae.yaml (seed 0), made on first use. Writes
-benchmarks/results/slate_quality.{json,md}.
+benchmarks/results/slate_quality.{json,md} after every run (a killed benchmark keeps what it
+measured; the Markdown says "Partial") and, with --sweep, slate_quality_sweep.png. Runs go seed-major:
+every model on every dataset for the first seed, then the ablations, then the other seeds.
 """
 
 from __future__ import annotations
@@ -61,6 +64,27 @@ def semantic_ids(dataset: str, data: Path, out: Path) -> str:
     return str(path)
 
 
+def plot_sweep(rows: list[dict], path: Path) -> None:
+    """NDCG@L against the slate length L, one line per dataset and model (the paper's Figure 4)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len({r["dataset"] for r in rows}), figsize=(10, 3.5), squeeze=False)
+    for ax, dataset in zip(axes[0], sorted({r["dataset"] for r in rows})):
+        for model in sorted({r["model"] for r in rows if r["dataset"] == dataset}):
+            pts = sorted((r["config"]["slate_len"], r["metrics"][f"ndcg@{r['config']['slate_len']}"])
+                         for r in rows if r["dataset"] == dataset and r["model"] == model)
+            ax.plot(*zip(*pts), marker="o", label=model)
+        ax.set(title=dataset, xlabel="slate length L (trained with M=5)", ylabel="NDCG@L")
+        ax.legend()
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)  # atomic
+
+
 def run_one(dataset, model, seed, args, sids, extra=()):
     cfg = load_config(ROOT / "configs" / "slates" / dataset / f"{model}.yaml", [
         f"data.root={args.data / dataset}", f"data.semantic_ids={sids}", f"trainer.seed={seed}",
@@ -81,6 +105,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=20, help="epoch cap, the same for every model")
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--ablations", action="store_true")
+    ap.add_argument("--ablation-seeds", nargs="*", type=int, help="seeds for the ablations (default: --seeds)")
+    ap.add_argument("--ablation-datasets", nargs="*", help="datasets for the ablations (default: --datasets)")
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-slates"))
     ap.add_argument("--predictions-dir", type=Path)
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
@@ -98,11 +124,46 @@ def main() -> None:
                              "timing": {k: round(v, 2) for k, v in timing.items() if v == v},
                              "config": config})
 
+    def ms(runs, key):
+        vals = [r[key] for r in runs]
+        if len(vals) == 1:
+            return f"{vals[0]:.4f}"
+        return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}"
+
+    def save(done: bool) -> None:
+        """Written after every run, so a killed benchmark keeps what it measured (marked partial)."""
+        lines = ["| dataset | model | variant | hit@5 | recall@5 | NDCG@5 | imp. hit@5 | imp. recall@5 | diversity@5 "
+                 "| coverage@5 |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for dataset, model, variant, runs in table:
+            lines.append(f"| {dataset} | {model} | {variant} | " + " | ".join(
+                ms(runs, k) for k in ("hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5",
+                                      "diversity@5", "coverage@5")) + " |")
+        sweep = [r for r in rows if r["variant"].startswith("slate_len_") and r["truth"] == "effective"]
+        if sweep:
+            lines += ["", "Slate-length sweep (Figure 4; models trained with M=5, seed " + str(args.seeds[0])
+                      + ", effective views):", "", "| dataset | model | L | hit@L | recall@L | NDCG@L | diversity@L |",
+                      "|---|---|---|---|---|---|---|"]
+            for r in sweep:
+                L = r["config"]["slate_len"]
+                lines.append(f"| {r['dataset']} | {r['model']} | {L} | " + " | ".join(
+                    f"{r['metrics'].get(f'{k}@{L}', float('nan')):.4f}" for k in ("hit", "recall", "ndcg", "diversity"))
+                    + " |")
+        if done and sweep:
+            plot_sweep(sweep, args.results / "slate_quality_sweep.png")
+        notes = ("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") + (
+            f"Seeds {args.seeds}; M=5, B=5; epoch cap {args.epochs}, early stopping on validation NDCG@5 "
+            "(patience in the configs). Effective views = hit/recall/NDCG; impressions = 'imp.'. "
+            "Published (HiGR Table 2, industrial data, 0.025B models): impressions hit@5 TIGER .1812, HSTU .2281, "
+            "OneRec .2438, HiGR w/o RL .2641; effective NDCG .0406/.0492/.0589/.0631.\n\n" + "\n".join(lines))
+        write_results("slate_quality", rows, out_dir=args.results, notes=notes,
+                      command="python benchmarks/slate_quality.py " + " ".join(sys.argv[1:]))
+
+    sids, table_runs = {}, {}
     for dataset in args.datasets:
-        sids = semantic_ids(dataset, args.data, args.out_dir / "tokenize")
+        sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize")
         # the popularity floor on the very same test slates
         cfg = load_config(ROOT / "configs" / "slates" / dataset / "higr.yaml", [f"data.root={args.data / dataset}",
-                                                                     f"data.semantic_ids={sids}"])
+                                                                     f"data.semantic_ids={sids[dataset]}"])
         task = make_task(cfg)
         tr = task.data.train.target
         top = np.argsort(-np.bincount(tr[tr > 0], minlength=task.data.num_items + 1), kind="stable")[:5]
@@ -112,57 +173,42 @@ def main() -> None:
         add(dataset, "popularity", "default", 0, {k: pop[k] for k in KEYS}, {}, {"slate_size": 5})
         table.append((dataset, "popularity", "default", [pop]))
 
-        jobs = [(m, "default", []) for m in args.models]
-        if args.ablations:
-            jobs += [("higr", name, over) for name, over in ABLATIONS.items()]
-        for model, variant, over in jobs:
-            per_seed = []
-            for seed in args.seeds:
-                cfg, result, seconds = run_one(dataset, model, seed, args, sids, over)
-                test = result["test"]
-                need_model = args.predictions_dir or (args.sweep and model in ("higr", "onerec") and variant == "default"
-                                                      and seed == args.seeds[0])
-                if need_model:  # the best validation weights, as the trainer tested them
-                    _, task, model_obj = load_for_eval(Path(cfg.trainer.out_dir) / cfg.trainer.run_name / "best")
-                if args.predictions_dir:
-                    task.evaluate(model_obj, "test", ks=(5,), batch_size=1024, device="cpu",
-                                  predictions=str(args.predictions_dir / f"{cfg.trainer.run_name}.parquet"))
-                metrics = {k: test[k] for k in KEYS if k in test}
-                timing = {"train_s": seconds, "train_samples_per_s": result.get("train_samples_per_s") or float("nan"),
-                          "eval_slates_per_s": test.get("slates_per_s", float("nan"))}
-                add(dataset, model, variant, seed, metrics, timing,
-                    {"model": cfg.to_dict()["model"], "epochs_cap": args.epochs, "best_epoch": result.get("best_epoch"),
-                     "train_samples": cfg.data.train_samples, "split": cfg.data.split, "beam": cfg.data.beam})
-                per_seed.append(test)
-                print(dataset, model, variant, seed, {k: round(test[k], 4) for k in KEYS[:3]}, f"{seconds:.0f}s",
-                      flush=True)
-                if args.sweep and model in ("higr", "onerec") and variant == "default" and seed == args.seeds[0]:
-                    for L in SWEEP:
-                        m = task.evaluate(model_obj, "test", ks=(L,), batch_size=1024, device="cpu", slate_len=L)
-                        add(dataset, model, f"slate_len_{L}", seed, {k: v for k, v in m.items() if f"@{L}" in k}, {},
-                            {"slate_len": L})
-                        print("  L =", L, round(m[f"ndcg@{L}"], 4), flush=True)
-            table.append((dataset, model, variant, per_seed))
-
-    def ms(runs, key):
-        vals = [r[key] for r in runs]
-        if len(vals) == 1:
-            return f"{vals[0]:.4f}"
-        return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}"
-
-    lines = ["| dataset | model | variant | hit@5 | recall@5 | NDCG@5 | imp. hit@5 | imp. recall@5 | diversity@5 | coverage@5 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for dataset, model, variant, runs in table:
-        lines.append(f"| {dataset} | {model} | {variant} | " + " | ".join(
-            ms(runs, k) for k in ("hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5",
-                                  "diversity@5", "coverage@5")) + " |")
-    notes = (f"Seeds {args.seeds}; M=5, B=5; epoch cap {args.epochs}, early stopping on validation NDCG@5 "
-             "(patience in the configs). Effective views = hit/recall/NDCG; impressions = 'imp.'. "
-             "Published (HiGR Table 2, industrial data, 0.025B models): impressions hit@5 TIGER .1812, HSTU .2281, "
-             "OneRec .2438, HiGR w/o RL .2641; effective NDCG .0406/.0492/.0589/.0631.\n\n" + "\n".join(lines))
-    write_results("slate_quality", rows, out_dir=args.results, notes=notes,
-                  command="python benchmarks/slate_quality.py " + " ".join(sys.argv[1:]))
-
+    # Seed-major order, so that an interrupted benchmark still holds every model on every dataset for
+    # the first seed: first seed's models, then the ablations (first seed unless --ablation-seeds), then the other seeds.
+    first, rest = args.seeds[:1], args.seeds[1:]
+    jobs = [(s, d, m, "default", []) for s in first for d in args.datasets for m in args.models]
+    if args.ablations:
+        jobs += [(s, d, "higr", name, over) for s in (args.ablation_seeds or args.seeds)
+                 for d in (args.ablation_datasets or args.datasets) for name, over in ABLATIONS.items()]
+    jobs += [(s, d, m, "default", []) for s in rest for d in args.datasets for m in args.models]
+    for seed, dataset, model, variant, over in jobs:
+        if (dataset, model, variant) not in table_runs:
+            table_runs[dataset, model, variant] = []
+            table.append((dataset, model, variant, table_runs[dataset, model, variant]))
+        cfg, result, seconds = run_one(dataset, model, seed, args, sids[dataset], over)
+        test = result["test"]
+        sweep = args.sweep and model in ("higr", "onerec") and variant == "default" and seed == args.seeds[0]
+        if args.predictions_dir or sweep:  # the best validation weights, as the trainer tested them
+            _, task, model_obj = load_for_eval(Path(cfg.trainer.out_dir) / cfg.trainer.run_name / "best")
+        if args.predictions_dir:
+            task.evaluate(model_obj, "test", ks=(5,), batch_size=1024, device="cpu",
+                          predictions=str(args.predictions_dir / f"{cfg.trainer.run_name}.parquet"))
+        metrics = {k: test[k] for k in KEYS if k in test}
+        timing = {"train_s": seconds, "train_samples_per_s": result.get("train_samples_per_s") or float("nan"),
+                  "eval_slates_per_s": test.get("slates_per_s", float("nan"))}
+        add(dataset, model, variant, seed, metrics, timing,
+            {"model": cfg.to_dict()["model"], "epochs_cap": args.epochs, "best_epoch": result.get("best_epoch"),
+             "train_samples": cfg.data.train_samples, "split": cfg.data.split, "beam": cfg.data.beam})
+        table_runs[dataset, model, variant].append(test)
+        print(dataset, model, variant, seed, {k: round(test[k], 4) for k in KEYS[:3]}, f"{seconds:.0f}s", flush=True)
+        if sweep:
+            for L in SWEEP:
+                m = task.evaluate(model_obj, "test", ks=(L,), batch_size=1024, device="cpu", slate_len=L)
+                add(dataset, model, f"slate_len_{L}", seed, {k: v for k, v in m.items() if f"@{L}" in k}, {},
+                    {"slate_len": L})
+                print("  L =", L, round(m[f"ndcg@{L}"], 4), flush=True)
+        save(done=False)
+    save(done=True)
 
 if __name__ == "__main__":
     main()

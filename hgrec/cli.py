@@ -7,6 +7,8 @@
     hgrec tokenize --config X.yaml          semantic IDs (RQ-KMeans / RQ-VAE / CRQ-VAE)
     hgrec evaluate --checkpoint DIR         metrics of a checkpoint
     hgrec recommend --checkpoint DIR --user ID   a slate for a user, with item descriptions
+    hgrec recommend --checkpoint DIR --users F --out S.parquet   batch slates, streaming
+    hgrec serve --checkpoint DIR [--port 8000]  the HTTP service (slates, click scores)
     hgrec demo                              the end-to-end demo on the embedded sample
 """
 
@@ -235,24 +237,73 @@ def evaluate(
 @app.command()
 def recommend(
     checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A run's best/ or checkpoints/step_N/ folder.")],
-    user: Annotated[list[str], typer.Option("--user", help="Source user id (repeat for several users).")],
+    user: Annotated[Optional[list[str]], typer.Option("--user", help="Source user id (repeat for several users).")] = None,
+    users: Annotated[Optional[Path], typer.Option("--users", help="Batch: a file with one user id per line.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Batch: the slates parquet to write.")] = None,
     slate_len: Annotated[int, typer.Option("--slate-len", min=1, help="Items per slate (any L).")] = 5,
     beam: Annotated[Optional[int], typer.Option(min=1, help="Beam width (default: the run's data.beam).")] = None,
     exclude_history: Annotated[Optional[bool], typer.Option("--exclude-history/--allow-history")] = None,
+    chunk: Annotated[int, typer.Option(min=1, help="Batch: users decoded (and written) at a time.")] = 1024,
+    skip_unknown: Annotated[bool, typer.Option("--skip-unknown", help="Batch: skip unknown user ids.")] = False,
     root: RootOpt = None,
     cache: CacheOpt = None,
 ) -> None:
-    """A slate for each user from a trained checkpoint, with the items' descriptions."""
+    """Slates from a trained checkpoint: shown for --user ids, or written to --out for a --users file."""
     from hgrec.data import DataError
     from hgrec.serving import Recommender
 
+    if bool(users) != bool(out):
+        _fail(ValueError("batch mode needs both --users FILE and --out FILE.parquet"))
+    if not users and not user:
+        _fail(ValueError("give --user ID (repeatable) or --users FILE --out FILE.parquet"))
     try:
         rec = Recommender.from_checkpoint(checkpoint, root=root, cache=cache)
+        if users:
+            from tqdm import tqdm
+
+            from hgrec.serving.batch import recommend_file
+
+            with tqdm(unit="user", desc="slates", disable=None) as bar:
+                done = recommend_file(rec, users, out, slate_len, beam, exclude_history, chunk, skip_unknown,
+                                      progress=bar.update)
+            console.print(f"{done['users']:,} slates written to {out}"
+                          + (f"; {done['skipped']:,} unknown users skipped" if done["skipped"] else ""))
+            return
         slates = rec.recommend(user, slate_len, beam, exclude_history)
     except (DataError, FileNotFoundError, ValueError, KeyError) as e:
         _fail(e)
     for u, slate in zip(user, slates):
         show_slate(rec, u, slate)
+
+
+@app.command()
+def serve(
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", help="A run's best/ or checkpoints/step_N/ folder.")],
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
+    max_batch: Annotated[int, typer.Option(min=1, help="Dynamic batching: most requests per decoder call.")] = 64,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="Dynamic batching: longest wait for a batch.")] = 5.0,
+    no_batching: Annotated[bool, typer.Option("--no-batching", help="One request per decoder call.")] = False,
+    threads: Annotated[Optional[int], typer.Option(min=1, help="torch intra-op threads (default: one per core).")] = None,
+    root: RootOpt = None,
+    cache: CacheOpt = None,
+) -> None:
+    """The HTTP service: POST /v1/slate, POST /v1/score, GET /v1/model, GET /healthz, OpenAPI at /docs."""
+    import uvicorn
+
+    from hgrec.data import DataError
+    from hgrec.serving.app import create_app
+    from hgrec.serving.engine import InferenceEngine
+
+    try:
+        engine = InferenceEngine.from_checkpoint(checkpoint, root=root, cache=cache, max_batch=max_batch,
+                                                 max_wait_ms=max_wait_ms, batching=not no_batching, threads=threads)
+    except (DataError, FileNotFoundError, ValueError, KeyError) as e:
+        _fail(e)
+    info = engine.info()
+    console.print(f"serving {info['model']} ({info['dataset']}, {info['catalogue_size']:,} items) "
+                  f"on http://{host}:{port}  (docs: /docs)")
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
 
 
 def show_slate(rec, user_raw, slate, truth=()) -> None:

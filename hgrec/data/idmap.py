@@ -57,7 +57,8 @@ class IdMap:
             try:
                 values = values.astype(np.int64)
             except (TypeError, ValueError) as e:
-                raise DataError(f"{self.kind} ids must be integers, got {values[:5]!r}", where) from e
+                raise DataError(f"unknown {self.kind} id(s) {values.ravel()[:5].tolist()}: this source's "
+                                f"{self.kind} ids are integers", where) from e
         pos = np.searchsorted(self.raw, values)
         pos_c = np.minimum(pos, len(self.raw) - 1)
         found = (pos < len(self.raw)) & (self.raw[pos_c] == values)

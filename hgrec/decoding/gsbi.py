@@ -25,8 +25,9 @@ from hgrec.tokenizers.trie import PrefixTrie
 
 @torch.no_grad()
 def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int = 5, beam: int = 5,
-         exclude_history: bool = False, use_cache: bool = True) -> torch.Tensor:
-    """-> (R, slate_len) item ids, distinct within each row (0 only if the catalogue runs out)."""
+         exclude_history: bool = False, use_cache: bool = True, return_scores: bool = False):
+    """-> (R, slate_len) item ids, distinct within each row (0 only if the catalogue runs out);
+    with `return_scores`, also (R, slate_len) log P(item_m | i_hat_m) of each chosen item (its beam's score)."""
     if slate_len < 1 or beam < 1:
         raise ValueError(f"slate_len and beam must be >= 1, got {slate_len}, {beam}")
     model.eval()
@@ -35,6 +36,7 @@ def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int
     planner_caches = model.planner.new_caches() if use_cache else None
     gen_cross = {}  # generator index -> its cross-attention caches over C (filled on first use)
     chosen = torch.zeros(R, slate_len, dtype=torch.long, device=C.device)
+    chosen_scores = torch.full((R, slate_len), float("-inf"), device=C.device)
     history = batch["history"] if exclude_history else chosen[:, :0]
     x = model.planner.bos.expand(R, -1)
     prev = []  # chosen item embeddings so far (uncached planner)
@@ -75,6 +77,7 @@ def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int
         excluded = torch.cat([history, chosen[:, :m]], 1)
         beams = item_beam_search(step, trie, R, beam, excluded, reorder)
         chosen[:, m] = beams.items[:, 0]
+        chosen_scores[:, m] = beams.scores[:, 0]
         x = model.sid.item(chosen[:, m])  # top-1 beam's summed SID embedding -> next planner input
         prev.append(x)
-    return chosen
+    return (chosen, chosen_scores) if return_scores else chosen

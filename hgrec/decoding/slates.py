@@ -5,7 +5,10 @@
   (width max(B, L));
 - OneRec-style flat decoders: their own `generate_slates` (M*D tokens);
 - next-item models (SASRec, HSTU, BERT4Rec): the top-L items of their full-catalogue scores.
-`exclude_history` removes the items of the context history from every slate.
+`exclude_history` removes the items of the context history from every slate. With
+`with_scores=True` the generator returns (items, scores): each item's log-probability under the
+model (GSBI: its beam's log P over the D codes given the planner state; TIGER: the beam's; next-item
+models: the log-softmax of the score; OneRec-style: NaN, its beams score whole slates).
 """
 
 from __future__ import annotations
@@ -22,14 +25,18 @@ from hgrec.tokenizers.trie import PrefixTrie
 
 
 def slate_generator(model, trie: PrefixTrie | None, slate_len: int, beam: int = 5, exclude_history: bool = False,
-                    use_cache: bool = True):
+                    use_cache: bool = True, with_scores: bool = False):
     name = getattr(model, "registry_name", type(model).__name__.lower())
     if name == "higr":
-        return lambda batch: gsbi(model, batch, trie, slate_len, beam, exclude_history, use_cache)
+        return lambda batch: gsbi(model, batch, trie, slate_len, beam, exclude_history, use_cache, with_scores)
     if name == "tiger":
-        return lambda batch: tiger_slates(model, batch, trie, slate_len, beam, exclude_history, use_cache)
+        return lambda batch: tiger_slates(model, batch, trie, slate_len, beam, exclude_history, use_cache,
+                                          with_scores)
     if name == "onerec":
-        return lambda batch: flat_slates(model, batch, trie, slate_len, beam, exclude_history, use_cache)
+        def flat(batch):
+            items = flat_slates(model, batch, trie, slate_len, beam, exclude_history, use_cache)
+            return (items, torch.full(items.shape, math.nan, device=items.device)) if with_scores else items
+        return flat
     if hasattr(model, "score_all"):
         @torch.no_grad()
         def top(batch):
@@ -38,14 +45,17 @@ def slate_generator(model, trie: PrefixTrie | None, slate_len: int, beam: int = 
             if exclude_history:
                 scores.scatter_(1, batch["history"], -math.inf)
             scores[:, 0] = -math.inf
-            return top_k(scores, slate_len)
+            items = top_k(scores, slate_len)
+            if with_scores:
+                return items, torch.log_softmax(scores, -1).gather(1, items)
+            return items
         return top
     raise TypeError(f"{name} cannot generate slates")
 
 
 @torch.no_grad()
 def tiger_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, exclude_history: bool = False,
-                 use_cache: bool = True) -> torch.Tensor:
+                 use_cache: bool = True, return_scores: bool = False):
     """The top-L beams of one trie-constrained beam search of width max(B, L) from TIGER's BOS."""
     model.eval()
     width = max(beam, slate_len)
@@ -69,4 +79,7 @@ def tiger_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, 
         state["prefix"] = state["prefix"][index]
 
     excluded = batch["history"] if exclude_history else None
-    return item_beam_search(step, trie, R, width, excluded, reorder).items[:, :slate_len]
+    beams = item_beam_search(step, trie, R, width, excluded, reorder)
+    if return_scores:
+        return beams.items[:, :slate_len], beams.scores[:, :slate_len]
+    return beams.items[:, :slate_len]

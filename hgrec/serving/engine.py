@@ -1,0 +1,270 @@
+"""Inference engine for online serving: one loaded checkpoint, requests batched as they arrive.
+
+    engine = InferenceEngine.from_checkpoint("runs/kuairand-pure-higr-s0/best", max_batch=64, max_wait_ms=5)
+    engine.slate(SlateQuery(user_id="4012", slate_size=5))        # blocking; thread-safe
+    await engine.aslate(query)                                      # from an event loop (the HTTP app)
+
+**Dynamic batching.** Requests go into a queue; one worker thread takes the first waiting request,
+keeps collecting for at most `max_wait_ms` (or until `max_batch` are in hand), groups them by their
+decoding settings (slate size, beam width, history exclusion: one decoder call per group) and runs
+the model once per group under `torch.inference_mode`. With `batching=False` the worker takes one
+request at a time (the baseline of `benchmarks/serving_load.py`). Torch runs its intra-op thread pool
+inside that single worker: set `threads` (default: torch's, i.e. one per core) and leave the HTTP
+server's own threads to I/O.
+
+**Requests.** A slate is asked for by `user_id` (the context is what the dataset knows about the
+user: their last `max_len` effective items and their features) or by an explicit `history` of
+source item ids, oldest first (+ optional unix `timestamps` in seconds, the same length; without them
+every gap is 0). Both given: the explicit history with the user's features. A history longer than
+the model's `max_len` is truncated to its most recent `max_len` items and the answer says so.
+Every problem is a `RequestError` naming it (unknown item ids listed, unknown user, empty history,
+slate larger than the catalogue, timestamps of another length, NaN timestamps); the HTTP layer maps
+it to a 4xx and never dies.
+
+Click scores (`score`) need a CTR checkpoint (a model with `predict_ctr`); slate checkpoints answer
+with a `RequestError` saying so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import hgrec
+from hgrec.data.errors import DataError
+from hgrec.decoding.slates import slate_generator
+from hgrec.serving.recommend import Recommender
+
+
+class RequestError(ValueError):
+    """A request the model cannot answer; `status` is the HTTP status the app returns."""
+
+    def __init__(self, message: str, status: int = 422):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclasses.dataclass
+class SlateQuery:
+    user_id: str | int | None = None
+    history: list | None = None  # source item ids, oldest first
+    timestamps: list[float] | None = None  # unix seconds, same length as history
+    slate_size: int = 5
+    beam_width: int | None = None
+    exclude_history: bool | None = None
+
+
+@dataclasses.dataclass
+class SlateAnswer:
+    items: list  # source item ids, slate order
+    scores: list[float | None]  # log-probability of each item under the model (None: not defined)
+    history_used: int  # items of context the model read
+    truncated: bool  # the explicit history was longer than max_len
+
+
+@dataclasses.dataclass
+class _Job:
+    key: tuple[int, int, bool]  # (slate size, beam, exclude history): one decoder call per key
+    history: np.ndarray  # (max_len,)
+    ts: np.ndarray  # (max_len,)
+    features: np.ndarray | None  # (F,)
+    meta: tuple[int, bool]
+    future: Future
+
+
+class InferenceEngine:
+    def __init__(self, rec: Recommender, max_batch: int = 64, max_wait_ms: float = 5.0, batching: bool = True,
+                 threads: int | None = None, checkpoint: str | Path | None = None):
+        if max_batch < 1 or max_wait_ms < 0:
+            raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch}, {max_wait_ms}")
+        if threads is not None:
+            torch.set_num_threads(threads)
+        self.rec, self.checkpoint = rec, str(checkpoint) if checkpoint is not None else None
+        self.max_batch, self.max_wait = (max_batch if batching else 1), max_wait_ms / 1000.0
+        self.batching = batching
+        self.max_len = rec.cfg.data.max_len
+        self.num_items = rec.ds.num_items
+        feats = rec.user_features
+        self.n_features = 0 if feats is None else feats.shape[1]
+        self.needs_history = not (self.n_features and getattr(getattr(rec.model, "config", None), "user_features", False))
+        self.batches = 0  # decoder calls so far (tests and the load benchmark read it)
+        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._run, name="hgrec-engine", daemon=True)
+        self._worker.start()
+
+    @classmethod
+    def from_checkpoint(cls, path, root=None, cache=None, device: str = "cpu", **kw) -> "InferenceEngine":
+        return cls(Recommender.from_checkpoint(path, root=root, cache=cache, device=device), checkpoint=path, **kw)
+
+    # ---- what the model is -------------------------------------------------------------------------------
+    def info(self) -> dict[str, Any]:
+        cfg = self.rec.cfg
+        return {"model": cfg.model_name, "hgrec_version": hgrec.__version__, "checkpoint": self.checkpoint,
+                "dataset": cfg.data.dataset, "catalogue_size": int(self.num_items),
+                "users": int(self.rec.ds.num_users), "max_len": int(self.max_len),
+                "default_beam_width": int(cfg.data.beam), "slates": self.rec.trie is not None or hasattr(
+                    self.rec.model, "score_all"), "click_scores": hasattr(self.rec.model, "predict_ctr"),
+                "batching": {"enabled": self.batching, "max_batch": self.max_batch,
+                             "max_wait_ms": self.max_wait * 1000},
+                "config": cfg.to_dict()}
+
+    # ---- validation: a request -> one row of the model's batch ------------------------------------------------
+    def _row(self, q: SlateQuery) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, bool]:
+        rec, L = self.rec, self.max_len
+        user = None
+        if q.user_id is not None:
+            try:
+                user = int(rec.ds.user_map.to_dense([q.user_id], where="user_id")[0])
+            except DataError as e:
+                raise RequestError(str(e), 404) from e
+        truncated = False
+        if q.history is not None:
+            items = list(q.history)
+            if q.timestamps is not None and len(q.timestamps) != len(items):
+                raise RequestError(f"timestamps: {len(q.timestamps)} values for a history of {len(items)} items")
+            if len(items) > L:
+                truncated, items = True, items[-L:]
+            try:
+                dense = rec.ds.item_map.to_dense(items, where="history") if items else np.zeros(0, np.int64)
+            except DataError as e:
+                raise RequestError(str(e)) from e
+            ts = np.zeros(len(dense), dtype=np.int64)
+            if q.timestamps is not None:
+                t = np.asarray(q.timestamps[-len(dense):] if len(dense) else [], dtype=np.float64)
+                if not np.isfinite(t).all():
+                    raise RequestError("timestamps: must be finite numbers (got NaN or inf)")
+                ts = t.astype(np.int64)
+        elif user is not None:
+            n = int(rec.seq.lengths[user])
+            dense = rec.seq.history_batch([user], [n], L)[0]
+            ts = rec.seq.history_batch([user], [n], L, column="ts_s")[0]
+            dense, ts = dense[dense > 0], ts[dense > 0]
+        else:
+            raise RequestError("give a user_id or a history")
+        if len(dense) == 0 and (self.needs_history or user is None):
+            raise RequestError(f"{'user ' + repr(q.user_id) if q.history is None else 'history'}: no items of "
+                               f"history; {self.rec.cfg.model_name} needs at least one")
+        hist = np.zeros(L, dtype=np.int64)
+        tss = np.zeros(L, dtype=np.int64)
+        if len(dense):
+            hist[-len(dense):], tss[-len(dense):] = dense, ts
+        feats = None
+        if self.n_features:
+            feats = rec.user_features[user] if user is not None else np.zeros(self.n_features, dtype=np.int64)
+        return hist, tss, feats, len(dense), truncated
+
+    def _job(self, q: SlateQuery) -> _Job:
+        if not (self.rec.trie is not None or hasattr(self.rec.model, "score_all")):
+            raise RequestError(f"{self.rec.cfg.model_name} does not generate slates", 409)
+        if not 1 <= q.slate_size <= self.num_items:
+            raise RequestError(f"slate_size {q.slate_size} must be between 1 and the catalogue size {self.num_items}")
+        beam = q.beam_width or self.rec.cfg.data.beam
+        if beam < 1:
+            raise RequestError(f"beam_width must be >= 1, got {beam}")
+        exclude = self.rec.cfg.data.mask_history if q.exclude_history is None else bool(q.exclude_history)
+        hist, ts, feats, used, truncated = self._row(q)
+        return _Job((int(q.slate_size), int(beam), exclude), hist, ts, feats, (used, truncated), Future())
+
+    # ---- the API -------------------------------------------------------------------------------------------------
+    def submit(self, q: SlateQuery) -> Future:
+        """Validate now (raises RequestError), decode in the worker's next batch."""
+        job = self._job(q)
+        self._queue.put(job)
+        return job.future
+
+    def slate(self, q: SlateQuery, timeout: float | None = 60.0) -> SlateAnswer:
+        return self.submit(q).result(timeout)
+
+    async def aslate(self, q: SlateQuery) -> SlateAnswer:
+        return await asyncio.wrap_future(self.submit(q))
+
+    def slates(self, queries: list[SlateQuery]) -> list[SlateAnswer]:
+        """Many at once (batch inference): all submitted, then collected in order."""
+        futures = [self.submit(q) for q in queries]
+        return [f.result() for f in futures]
+
+    def score(self, history, candidates, timestamps=None) -> list[float]:
+        """Click probabilities of `candidates` after `history` (CTR checkpoints only)."""
+        model = self.rec.model
+        if not hasattr(model, "predict_ctr"):
+            raise RequestError(f"{self.rec.cfg.model_name} is a slate model and predicts no click probabilities; "
+                               "serve a CTR checkpoint (HPGR, DIN, HSTU-CTR, MTGR) for /v1/score", 409)
+        if not candidates:
+            raise RequestError("candidates: give at least one item id")
+        hist, ts, feats, _, _ = self._row(SlateQuery(history=history, timestamps=timestamps))
+        try:
+            cand = self.rec.ds.item_map.to_dense(list(candidates), where="candidates")
+        except DataError as e:
+            raise RequestError(str(e)) from e
+        with torch.inference_mode():
+            p = model.predict_ctr({"history": torch.from_numpy(hist[None]), "history_ts": torch.from_numpy(ts[None])},
+                                  torch.from_numpy(cand[None]))
+        return [float(v) for v in p[0].cpu()]
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._worker.join(timeout=5)
+
+    # ---- the worker ------------------------------------------------------------------------------------------------
+    def _collect(self) -> list[_Job] | None:
+        first = self._queue.get()
+        if first is None:
+            return None
+        jobs = [first]
+        deadline = time.perf_counter() + self.max_wait
+        while len(jobs) < self.max_batch:
+            left = deadline - time.perf_counter()
+            try:
+                job = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            jobs.append(job)
+        return jobs
+
+    def _run(self) -> None:
+        while (jobs := self._collect()) is not None:
+            groups: dict[tuple, list[_Job]] = {}
+            for job in jobs:
+                groups.setdefault(job.key, []).append(job)
+            for key, group in groups.items():
+                try:
+                    answers = self._decode(key, group)
+                except Exception as e:  # noqa: BLE001 — the error goes to the callers, the worker lives on
+                    for job in group:
+                        job.future.set_exception(e)
+                    continue
+                for job, answer in zip(group, answers):
+                    job.future.set_result(answer)
+
+    def _decode(self, key: tuple[int, int, bool], group: list[_Job]) -> list[SlateAnswer]:
+        size, beam, exclude = key
+        rec = self.rec
+        width = max(1, max(j.meta[0] for j in group))  # drop columns that are padding in every row
+        batch = {"history": torch.from_numpy(np.stack([j.history[-width:] for j in group])).to(rec.device),
+                 "history_ts": torch.from_numpy(np.stack([j.ts[-width:] for j in group])).to(rec.device)}
+        if self.n_features:
+            batch["user_features"] = torch.from_numpy(np.stack([j.features for j in group])).to(rec.device)
+        gen = slate_generator(rec.model, rec.trie, size, beam, exclude, with_scores=True)
+        with torch.inference_mode():
+            items, scores = gen(batch)
+        self.batches += 1
+        items, scores = items.cpu().numpy(), scores.float().cpu().numpy()
+        out = []
+        for j, row, sc in zip(group, items, scores):
+            keep = row > 0
+            out.append(SlateAnswer(rec.ds.item_map.to_raw(row[keep]).tolist(),
+                                   [None if not math.isfinite(s) else float(s) for s in sc[keep]], *j.meta))
+        return out
