@@ -52,13 +52,18 @@ KEYS = ["hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@
         "diversity@5", "coverage@5"]
 
 
-def semantic_ids(dataset: str, data: Path, out: Path) -> str:
+def semantic_ids(dataset: str, data: Path, out: Path, sources: list[str] | None = None) -> str:
+    """CRQ-VAE codes from configs/<dataset>/crq_vae.yaml (seed 0), made on first use; `sources`
+    replaces the config's item-vector sources (e.g. text + collab for the tokenizer ablation)."""
+    if sources:
+        out = out.with_name(out.name + "-" + "-".join(sources))
     path = out / f"{dataset}-crq_vae-s0" / "codes.parquet"
     if not path.exists():
         from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
 
+        over = [f"items.sources=[{','.join(sources)}]"] if sources else []
         run = load_tokenize_config(ROOT / "configs" / dataset / "crq_vae.yaml",
-                                   [f"data.root={data / dataset}", f"out_dir={out}"])
+                                   [f"data.root={data / dataset}", f"out_dir={out}", *over])
         print("tokenizing", dataset, {k: round(v, 4) for k, v in tokenize(run, log=lambda s: None).items()
                                        if k in ("collision", "concentration", "consistency")}, flush=True)
     return str(path)
@@ -85,10 +90,10 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
     tmp.replace(path)  # atomic
 
 
-def run_one(dataset, model, seed, args, sids, extra=()):
+def run_one(dataset, model, seed, args, sids, extra=(), variant="default"):
     cfg = load_config(ROOT / "configs" / "slates" / dataset / f"{model}.yaml", [
         f"data.root={args.data / dataset}", f"data.semantic_ids={sids}", f"trainer.seed={seed}",
-        f"trainer.out_dir={args.out_dir}", f"trainer.run_name={dataset}-{model}-{'-'.join(extra) or 'default'}-s{seed}",
+        f"trainer.out_dir={args.out_dir}", f"trainer.run_name={dataset}-{model}-{variant}-s{seed}",
         "trainer.overwrite=true", "trainer.progress=false", "trainer.tensorboard=false",
         f"trainer.epochs={args.epochs}", *extra])
     t0 = time.perf_counter()
@@ -110,6 +115,10 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-slates"))
     ap.add_argument("--predictions-dir", type=Path)
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--name", default="slate_quality", help="results file name (benchmarks/results/<name>.json)")
+    ap.add_argument("--sid-sources", nargs="*", help="item-vector sources of the semantic IDs (default: the "
+                    "tokenize config's), e.g. text collab")
+    ap.add_argument("--variant", default="default", help="label of the model runs in the results")
     args = ap.parse_args()
     rows, table = [], []
 
@@ -155,12 +164,12 @@ def main() -> None:
             "(patience in the configs). Effective views = hit/recall/NDCG; impressions = 'imp.'. "
             "Published (HiGR Table 2, industrial data, 0.025B models): impressions hit@5 TIGER .1812, HSTU .2281, "
             "OneRec .2438, HiGR w/o RL .2641; effective NDCG .0406/.0492/.0589/.0631.\n\n" + "\n".join(lines))
-        write_results("slate_quality", rows, out_dir=args.results, notes=notes,
+        write_results(args.name, rows, out_dir=args.results, notes=notes,
                       command="python benchmarks/slate_quality.py " + " ".join(sys.argv[1:]))
 
     sids, table_runs = {}, {}
     for dataset in args.datasets:
-        sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize")
+        sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources)
         # the popularity floor on the very same test slates
         cfg = load_config(ROOT / "configs" / "slates" / dataset / "higr.yaml", [f"data.root={args.data / dataset}",
                                                                      f"data.semantic_ids={sids[dataset]}"])
@@ -176,18 +185,18 @@ def main() -> None:
     # Seed-major order, so that an interrupted benchmark still holds every model on every dataset for
     # the first seed: first seed's models, then the ablations (first seed unless --ablation-seeds), then the other seeds.
     first, rest = args.seeds[:1], args.seeds[1:]
-    jobs = [(s, d, m, "default", []) for s in first for d in args.datasets for m in args.models]
+    jobs = [(s, d, m, args.variant, []) for s in first for d in args.datasets for m in args.models]
     if args.ablations:
         jobs += [(s, d, "higr", name, over) for s in (args.ablation_seeds or args.seeds)
                  for d in (args.ablation_datasets or args.datasets) for name, over in ABLATIONS.items()]
-    jobs += [(s, d, m, "default", []) for s in rest for d in args.datasets for m in args.models]
+    jobs += [(s, d, m, args.variant, []) for s in rest for d in args.datasets for m in args.models]
     for seed, dataset, model, variant, over in jobs:
         if (dataset, model, variant) not in table_runs:
             table_runs[dataset, model, variant] = []
             table.append((dataset, model, variant, table_runs[dataset, model, variant]))
-        cfg, result, seconds = run_one(dataset, model, seed, args, sids[dataset], over)
+        cfg, result, seconds = run_one(dataset, model, seed, args, sids[dataset], over, variant)
         test = result["test"]
-        sweep = args.sweep and model in ("higr", "onerec") and variant == "default" and seed == args.seeds[0]
+        sweep = args.sweep and model in ("higr", "onerec") and variant == args.variant and seed == args.seeds[0]
         if args.predictions_dir or sweep:  # the best validation weights, as the trainer tested them
             _, task, model_obj = load_for_eval(Path(cfg.trainer.out_dir) / cfg.trainer.run_name / "best")
         if args.predictions_dir:
