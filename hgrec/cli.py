@@ -4,6 +4,7 @@
     hgrec data fetch NAME                   download + verify into the cache
     hgrec data slates NAME                  a few slate samples with item text
     hgrec train --config X.yaml [key=value]  train any registered model
+    hgrec align --config X.yaml [--resume]  preference post-training of a HiGR checkpoint (ORPO/DPO/SimPO)
     hgrec tokenize --config X.yaml          semantic IDs (RQ-KMeans / RQ-VAE / CRQ-VAE)
     hgrec evaluate --checkpoint DIR         metrics of a checkpoint
     hgrec recommend --checkpoint DIR --user ID   a slate for a user, with item descriptions
@@ -166,9 +167,33 @@ def train(
         metrics_table(result["test"], f"test metrics ({cfg.model_name} on {cfg.data.dataset})")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def align(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", help="Alignment run config (YAML with an alignment: section).")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the run's latest checkpoint.")] = False,
+) -> None:
+    """Preference post-training (ORPO / DPO / SimPO) of a pre-trained HiGR checkpoint; extra arguments are
+    key.path=value overrides (alignment.method=dpo)."""
+    from hgrec.align import align as run_align
+    from hgrec.data import DataError
+    from hgrec.training.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config, list(ctx.args))
+        result = run_align(cfg, resume)
+    except (ConfigError, DataError, KeyError, FileExistsError, FileNotFoundError) as e:
+        _fail(e)
+    if result:
+        a = result["alignment"]
+        metrics_table(result["test"], f"test metrics ({cfg.model_name} + {a['method']} on {cfg.data.dataset})")
+        console.print(f"{a['pairs']:,} pairs ({', '.join(f'{k} {v:,}' for k, v in a['kinds'].items())}); "
+                      f"reference forward passes: {a['reference_forwards']:,}")
+
+
 def metrics_table(metrics: dict, title: str) -> None:
     table = Table(title=title)
-    keys = [k for k in metrics if "@" in k or k == "mrr"]
+    keys = [k for k in metrics if "@" in k or k in ("mrr", "auc", "gauc", "logloss")]  # ranking or CTR metrics
     for k in keys:
         table.add_column(k, justify="right")
     table.add_row(*[f"{metrics[k]:.4f}" for k in keys])

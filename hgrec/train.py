@@ -15,7 +15,7 @@ import torch
 from hgrec.data import load_dataset
 from hgrec.models import MODELS, build_model
 from hgrec.tokenizers.pipeline import read_codes
-from hgrec.training.config import RunConfig, load_config
+from hgrec.training.config import ConfigError, RunConfig, load_config
 from hgrec.training.distributed import barrier, init_distributed, shutdown
 from hgrec.training.tasks import NextItemTask, SlateTask
 from hgrec.training.trainer import Trainer
@@ -32,6 +32,10 @@ def resolve_device(name: str) -> str:
 def make_task(cfg: RunConfig):
     ds = load_dataset(cfg.data.dataset, cfg.data.root, cache_dir=cfg.data.cache)
     native = getattr(MODELS[cfg.model_name][0], "task", "next_item")
+    if native == "ctr":  # HPGR and the CTR baselines: exposures with sessions (hgrec/training/ctr_tasks.py)
+        from hgrec.training.ctr_tasks import make_ctr_task
+
+        return make_ctr_task(ds, cfg)
     protocol = native if cfg.data.protocol == "auto" else cfg.data.protocol
     if protocol == "next_item" and native == "slate":
         raise ValueError(f"{cfg.model_name} generates slates: use data.protocol=slate (or auto)")
@@ -45,11 +49,14 @@ def make_task(cfg: RunConfig):
 
 
 def run_dir_for(cfg: RunConfig) -> Path:
-    name = cfg.trainer.run_name or f"{cfg.data.dataset}-{cfg.model_name}-s{cfg.trainer.seed}"
+    method = f"-{cfg.alignment.method}" if cfg.alignment is not None else ""
+    name = cfg.trainer.run_name or f"{cfg.data.dataset}-{cfg.model_name}{method}-s{cfg.trainer.seed}"
     return Path(cfg.trainer.out_dir) / name
 
 
 def train(cfg: RunConfig, resume: bool = False, callbacks=None) -> dict:
+    if cfg.alignment is not None:
+        raise ConfigError("this config has an alignment: section: post-train with `hgrec align --config ...`")
     device = resolve_device(cfg.trainer.device)
     info = init_distributed(device)
     try:
@@ -80,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = load_config(args.config, args.overrides)
     result = train(cfg, args.resume)
     if result:
-        print({k: round(v, 4) for k, v in result["test"].items() if "@" in k or k == "mrr"})
+        print({k: round(v, 4) for k, v in result["test"].items() if "@" in k or k in ("mrr", "auc", "gauc", "logloss")})
 
 
 if __name__ == "__main__":

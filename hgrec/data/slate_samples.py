@@ -38,6 +38,7 @@ class SlateSet:
     impressions: np.ndarray  # (N, M_imp) truth set 1, 0-padded
     effective: np.ndarray  # (N, M) truth set 2, 0-padded
     request: np.ndarray  # (N,) request index within the user (for predictions files)
+    cut: np.ndarray  # (N,) effective items of the user before the sample = where `effective` starts in S^u
 
     def __len__(self) -> int:
         return len(self.users)
@@ -135,7 +136,7 @@ def slate_data(ds: Dataset, slate_size: int = 5, max_len: int = 50, target: str 
     effective = _padded(sl["effective"], slate_size)
     impressions = _padded(sl["impressions"], max(imp_width, 1))
     tgt = effective if target == "effective" else _padded(sl["impressions"], slate_size)
-    full = SlateSet(users, history, history_ts, tgt, impressions, effective, sl["request"].to_numpy())
+    full = SlateSet(users, history, history_ts, tgt, impressions, effective, sl["request"].to_numpy(), cut)
     code = sl["split"].to_physical().to_numpy()  # 0 train, 1 valid, 2 test
     feats, vocab = user_feature_codes(ds)
 
@@ -150,7 +151,7 @@ def slate_data(ds: Dataset, slate_size: int = 5, max_len: int = 50, target: str 
             u, p, tg = _every_item_samples(seq, end, slate_size, max_len, min_history)
             z = np.zeros((len(u), 1), dtype=np.int64)
             return SlateSet(u, seq.history_batch(u, p, max_len), seq.history_batch(u, p, max_len, column="ts_s"),
-                            tg, z, tg, np.full(len(u), -1, dtype=np.int32))
+                            tg, z, tg, np.full(len(u), -1, dtype=np.int32), p)
         if which == 0:
             keep = (code == 0) & (tgt[:, 0] > 0)
         else:  # evaluation: a sample counts when either truth set is non-empty

@@ -8,7 +8,9 @@
 The planner's blocks run cross-attention to C first (keys/values through their own RMSNorm_k /
 RMSNorm_v), then causal self-attention, then the FFN — the order of eq. (8). The generator is
 the shared `SIDDecoder`, run on all M items of all slates as one batch of B*M short sequences.
-Inference is Greedy-Slate Beam-Item decoding (`hgrec.decoding.gsbi`).
+Inference is Greedy-Slate Beam-Item decoding (`hgrec.decoding.gsbi`). `slate_logprobs` scores
+given slates teacher-forced, step by step, through the same path as the loss: the per-step
+log-probabilities that preference alignment (§3.4, `hgrec.alignment`) turns into log-odds.
 
 Switches for the paper's Table 3 ablations: `pooling` (sum | mean | max, how an item's D code
 embeddings become i_m), `item_context: false` ("w/o CE": the generator does not cross-attend to
@@ -112,27 +114,53 @@ class HiGR(nn.Module):
     def encode_context(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.context(self.sid, batch["history"], batch.get("history_ts"), batch.get("user_features"))
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Teacher-forced eq. (12): (sum over slates, items and levels of -log P, number of code targets)."""
-        target = batch["target"]  # (B, M) item ids, 0-padded on the right
-        B, M = target.shape
-        C, C_pad = self.encode_context(batch)
-        items = self.sid.item(target)  # (B, M, d), i_m = sum_d s_m^d
-        I_hat = self.planner(items[:, :-1], C, C_pad)  # (B, M, d)
-        codes = self.sid.codes[target]  # (B, M, D)
-        loss = I_hat.new_zeros(())
-        n = 0
+    def _teacher_forced(self, target: torch.Tensor, C: torch.Tensor, C_pad: torch.Tensor):
+        """Planner over the ground-truth slates, then the generator(s) over every non-padding slot.
+        target (R, M) item ids, C (R, S, d) -> yields (b, m, codes (n, D), D logits (n, K_d)) per generator."""
+        M = target.shape[1]
+        items = self.sid.item(target)  # (R, M, d), i_m = sum_d s_m^d
+        I_hat = self.planner(items[:, :-1], C, C_pad)  # (R, M, d)
+        codes = self.sid.codes[target]  # (R, M, D)
         for g, gen in enumerate(self.generators):
             # the shared generator takes every slot at once; non-shared ones take theirs (the last: the rest)
             slot = torch.zeros(M, dtype=torch.bool, device=target.device)
             slot[g:] = True
             if len(self.generators) > 1 and g < len(self.generators) - 1:
                 slot[g + 1:] = False
-            valid = (target > 0) & slot[None]  # (B, M)
+            valid = (target > 0) & slot[None]  # (R, M)
             b, m = valid.nonzero(as_tuple=True)
             if len(b) == 0:
                 continue
-            logits = gen(self.sid, I_hat[b, m], codes[b, m], C[b], C_pad[b])
-            loss = loss + sid_loss(logits, codes[b, m])
+            yield b, m, codes[b, m], gen(self.sid, I_hat[b, m], codes[b, m], C[b], C_pad[b])
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher-forced eq. (12): (sum over slates, items and levels of -log P, number of code targets)."""
+        target = batch["target"]  # (B, M) item ids, 0-padded on the right
+        C, C_pad = self.encode_context(batch)
+        loss = C.new_zeros(())
+        n = 0
+        for b, _, codes, logits in self._teacher_forced(target, C, C_pad):
+            loss = loss + sid_loss(logits, codes)
             n += len(b) * self.sid.levels
         return loss, torch.tensor(n, device=target.device)
+
+    def slate_logprobs(self, batch: dict[str, torch.Tensor], slates: torch.Tensor) -> torch.Tensor:
+        """Teacher-forced per-step log-probabilities log pi(y_t | x, y_<t) of given slates, the
+        t = (m, d) steps of eq. (12)-(13), through the same planner/generator path as `forward`.
+
+        slates (B, M) or (B, S, M) item ids, 0-padded on the right (S slates per context, e.g. y+ and
+        y-: the context C is encoded once) -> (B, M, D) or (B, S, M, D) float32, 0 at padding slots."""
+        multi = slates.dim() == 3
+        s = slates if multi else slates[:, None]
+        B, S, M = s.shape
+        C, C_pad = self.encode_context(batch)
+        if S > 1:
+            C, C_pad = C.repeat_interleave(S, 0), C_pad.repeat_interleave(S, 0)  # (B*S, F+L, d)
+        flat = s.reshape(B * S, M)
+        out = C.new_zeros(B * S, M, self.sid.levels, dtype=torch.float32)
+        for b, m, codes, logits in self._teacher_forced(flat, C, C_pad):
+            logp = torch.stack([torch.log_softmax(lg.float(), -1).gather(1, codes[:, d:d + 1])[:, 0]
+                                for d, lg in enumerate(logits)], -1)  # (n, D)
+            out = out.index_put((b, m), logp)
+        out = out.view(B, S, M, self.sid.levels)
+        return out if multi else out[:, 0]

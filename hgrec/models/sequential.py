@@ -88,8 +88,11 @@ class NextItemModel(nn.Module):
         ts = batch.get("timestamps")
         h = self.encode(inp, None if ts is None else ts[:, :-1])  # (B, L, d)
         valid = (tgt > 0) & (inp > 0)
-        h = self._out(h[valid])  # (n, d)
-        y = tgt[valid]  # (n,)
+        return self.head_loss(h[valid], tgt[valid]), valid.sum()
+
+    def head_loss(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(n, d) states and (n,) target items -> the summed loss of the configured head."""
+        h = self._out(h)
         tau = self.head.temperature
         if self.head.loss == "ce":
             logits = h @ self._items().T / tau  # (n, N+1)
@@ -110,7 +113,7 @@ class NextItemModel(nn.Module):
             pos = (h * self._items(y)).sum(-1) / tau
             neg = (h * self._items(neg_ids)).sum(-1) / tau
             loss = F.softplus(-pos).sum() + F.softplus(neg).masked_fill(neg_ids == y, 0.0).sum()
-        return loss, valid.sum()
+        return loss
 
     @torch.no_grad()
     def score_all(self, items: torch.Tensor, timestamps: torch.Tensor | None = None) -> torch.Tensor:

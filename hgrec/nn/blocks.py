@@ -87,10 +87,12 @@ class TransformerBlock(nn.Module):
         cache: KVCache | None = None,
         cross_cache: KVCache | None = None,
         cross_group: int = 1,  # rows per context row (beam search: the beam width)
+        attn_mask: torch.Tensor | None = None,  # (B|1, 1, T, T) bool, True = may attend (e.g. session blocks)
     ) -> torch.Tensor:
         if self.cross_attn is not None and self.cross_first:
             x = x + self.dropout(self._cross(x, context, context_padding, cross_cache, cross_group))
-        x = x + self.dropout(self.self_attn(self.norm_self(x), causal=causal, key_padding=key_padding, cache=cache))
+        x = x + self.dropout(self.self_attn(self.norm_self(x), causal=causal, key_padding=key_padding,
+                                            attn_mask=attn_mask, cache=cache))
         if self.cross_attn is not None and not self.cross_first:
             x = x + self.dropout(self._cross(x, context, context_padding, cross_cache, cross_group))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))

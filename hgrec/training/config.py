@@ -4,6 +4,7 @@
     model: {name: sasrec, d_model: 64, head: {loss: ce}}
     data: {dataset: amazon-beauty, root: ../shared/data/amazon-beauty, max_len: 50}
     trainer: {epochs: 200, batch_size: 256, lr: 1e-3}
+    alignment: {method: orpo, init: runs/<run>/best}     # `hgrec align` runs only
 
 An unknown key is an error naming its path (`trainer.lrr: unknown key; known: ...`); a value of
 the wrong type is an error naming its path; `__post_init__` rejects bad values with the reason.
@@ -40,8 +41,15 @@ class DataConfig:
     train_samples: str = "requests"  # requests (one per logged request) | every_item (one per effective item)
     split: str = "leave_last_out"  # leave_last_out | temporal (slate samples)
     beam: int = 5  # B, the beam width of slate decoding during evaluation
+    # CTR models (HPGR, HSTU-CTR, MTGR-style, DIN; docs/hpgr.md): every exposure, global temporal split
+    label: str = "clicked"  # what a CTR model predicts: clicked (KuaiRand is_click) | effective (long view / rating >= 4)
+    session_gap_min: float = 30.0  # a new session starts after a gap > this many minutes
 
     def __post_init__(self):
+        if self.label not in ("clicked", "effective"):
+            raise ConfigError(f"data.label must be clicked or effective, got {self.label!r}")
+        if self.session_gap_min <= 0:
+            raise ConfigError(f"data.session_gap_min must be > 0, got {self.session_gap_min}")
         if self.max_len < 1:
             raise ConfigError(f"data.max_len must be >= 1, got {self.max_len}")
         if self.slate_size < 1 or self.beam < 1:
@@ -101,16 +109,67 @@ class TrainerConfig:
             raise ConfigError(f"trainer.metric {self.metric!r} needs {k} in trainer.ks {list(self.ks)}")
 
 
+ALIGN_METHODS = ("orpo", "dpo", "simpo")
+BETA_DEFAULTS = {"dpo": 0.1, "simpo": 2.0}  # the DPO and SimPO papers' settings
+
+
+@dataclasses.dataclass
+class NegativesConfig:
+    """Mixing ratios of the three kinds of rejected slates (HiGR §3.4.2); 0 switches a kind off."""
+
+    ranking: float = 1.0  # a random permutation of y+
+    interest: float = 1.0  # y+ with items replaced by exposures that got negative feedback
+    repetition: float = 1.0  # y+'s first item followed by its nearest items in SID space
+
+    def __post_init__(self):
+        vals = dataclasses.asdict(self)
+        if any(v < 0 for v in vals.values()) or sum(vals.values()) <= 0:
+            raise ConfigError(f"alignment.negatives: ratios must be >= 0 with a positive sum, got {vals}")
+
+
+@dataclasses.dataclass
+class AlignmentConfig:
+    """`hgrec align`: preference post-training of a pre-trained HiGR checkpoint (docs/alignment.md)."""
+
+    method: str = "orpo"  # orpo (HiGR eq. 13-14) | dpo (frozen reference) | simpo
+    init: str | None = None  # checkpoint folder of the pre-trained HiGR (runs/<run>/best)
+    alpha: float = 0.1  # ORPO: weight of the odds-ratio term, eq. (14) (paper: 0.1)
+    beta: float | None = None  # DPO / SimPO temperature; None = the method's paper default (0.1 / 2.0)
+    gamma: float = 1.0  # SimPO target reward margin (SimPO paper: gamma / beta = 0.5)
+    negatives: NegativesConfig = dataclasses.field(default_factory=NegativesConfig)
+    replace_fraction: float = 0.4  # interest negatives: share of y+'s items replaced (at least one)
+    pool_size: int = 16  # interest negatives: the user's most recent negative exposures drawn from
+    min_positives: int = 2  # samples with fewer distinct engaged items give no pair
+    pairs_per_sample: int = 1  # pairs per sample, with independently drawn negatives
+
+    def __post_init__(self):
+        if self.method not in ALIGN_METHODS:
+            raise ConfigError(f"alignment.method must be one of {', '.join(ALIGN_METHODS)}, got {self.method!r}")
+        if self.beta is None:
+            self.beta = BETA_DEFAULTS.get(self.method)
+        if self.alpha < 0 or (self.beta is not None and self.beta <= 0):
+            raise ConfigError(f"alignment.alpha must be >= 0 and alignment.beta > 0, got {self.alpha}, {self.beta}")
+        if not 0 < self.replace_fraction <= 1:
+            raise ConfigError(f"alignment.replace_fraction must be in (0, 1], got {self.replace_fraction}")
+        if self.min_positives < 2 or self.pairs_per_sample < 1 or self.pool_size < 0:
+            raise ConfigError("alignment.min_positives must be >= 2, pairs_per_sample >= 1 and pool_size >= 0, got "
+                              f"{self.min_positives}, {self.pairs_per_sample}, {self.pool_size}")
+
+
 @dataclasses.dataclass
 class RunConfig:
     model: Any  # the registered model's config dataclass (its name in `model_name`)
     model_name: str
     data: DataConfig
     trainer: TrainerConfig
+    alignment: AlignmentConfig | None = None  # only `hgrec align` runs have one
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": {"name": self.model_name, **dataclasses.asdict(self.model)},
-                "data": dataclasses.asdict(self.data), "trainer": dataclasses.asdict(self.trainer)}
+        out = {"model": {"name": self.model_name, **dataclasses.asdict(self.model)},
+               "data": dataclasses.asdict(self.data), "trainer": dataclasses.asdict(self.trainer)}
+        if self.alignment is not None:
+            out["alignment"] = dataclasses.asdict(self.alignment)
+        return out
 
 
 def _convert(tp, value, path: str):
@@ -227,9 +286,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             except (OSError, yaml.YAMLError) as e:
                 raise ConfigError(f"{path}: cannot read config ({e})") from e
     raw = _numbers(apply_overrides(dict(raw), overrides or []))
-    unknown = [k for k in raw if k not in ("model", "data", "trainer")]
+    unknown = [k for k in raw if k not in ("model", "data", "trainer", "alignment")]
     if unknown:
-        raise ConfigError(f"{unknown[0]}: unknown key; known: data, model, trainer")
+        raise ConfigError(f"{unknown[0]}: unknown key; known: alignment, data, model, trainer")
     model = dict(raw.get("model") or {})
     name = model.pop("name", None)
     if not name:
@@ -238,5 +297,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         mcfg = model_config(name, model, "model")
     except KeyError as e:
         raise ConfigError(f"model.name: {e.args[0]}") from e
+    align = raw.get("alignment")
     return RunConfig(mcfg, name, from_dict(DataConfig, raw.get("data") or {}, "data"),
-                     from_dict(TrainerConfig, raw.get("trainer") or {}, "trainer"))
+                     from_dict(TrainerConfig, raw.get("trainer") or {}, "trainer"),
+                     None if align is None else from_dict(AlignmentConfig, align, "alignment"))
