@@ -31,8 +31,8 @@ ANCHORS = {  # TIGER paper Table 2 (SASRec, BCE with one negative); R@5, N@5, R@
     ("amazon-beauty", "sasrec"): {"recall@5": 0.0387, "ndcg@5": 0.0249, "recall@10": 0.0605, "ndcg@10": 0.0318},
     ("amazon-toys", "sasrec"): {"recall@5": 0.0463, "ndcg@5": 0.0306, "recall@10": 0.0675, "ndcg@10": 0.0374},
 }
-DEFAULT_RUNS = ["amazon-beauty:sasrec", "amazon-beauty:hstu", "amazon-toys:sasrec", "amazon-toys:hstu",
-                "ml-100k:sasrec", "ml-100k:hstu"]
+DEFAULT_RUNS = ["amazon-beauty:sasrec", "amazon-beauty:hstu", "amazon-beauty:bert4rec", "amazon-toys:sasrec",
+                "amazon-toys:hstu", "amazon-toys:bert4rec", "ml-100k:sasrec", "ml-100k:hstu", "ml-100k:bert4rec"]
 
 
 def main() -> None:

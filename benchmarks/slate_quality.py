@@ -1,6 +1,6 @@
 """HiGR Table 2 / Table 3 / Figure 4 on public data: slate quality of HiGR against its baselines.
 
-    python benchmarks/slate_quality.py [--datasets kuairand-pure ml-100k] [--models sasrec hstu tiger onerec higr]
+    python benchmarks/slate_quality.py [--datasets kuairand-pure ml-100k] [--models sasrec bert4rec hstu tiger onerec higr]
                                        [--seeds 0 1 2] [--epochs 20] [--sweep] [--ablations [--ablation-seeds 0] [--ablation-datasets ml-100k]]
                                        [--predictions-dir DIR]
 
@@ -40,7 +40,7 @@ from hgrec.train import make_task, train  # noqa: E402
 from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
 
-MODELS = ["sasrec", "hstu", "tiger", "onerec", "higr"]
+MODELS = ["sasrec", "bert4rec", "hstu", "tiger", "onerec", "higr"]
 SWEEP = [1, 2, 3, 4, 5, 10]
 ABLATIONS = {
     "mean_pooling": ["model.pooling=mean"],
