@@ -42,7 +42,7 @@ class DataConfig:
     split: str = "leave_last_out"  # leave_last_out | temporal (slate samples)
     beam: int = 5  # B, the beam width of slate decoding during evaluation
     # CTR models (HPGR, HSTU-CTR, MTGR-style, DIN; docs/hpgr.md): every exposure, global temporal split
-    label: str = "clicked"  # what a CTR model predicts: clicked (KuaiRand is_click) | effective (long view / rating >= 4)
+    label: str = "clicked"  # CTR target: clicked (KuaiRand is_click) | effective (long view / rating >= 4)
     session_gap_min: float = 30.0  # a new session starts after a gap > this many minutes
 
     def __post_init__(self):
