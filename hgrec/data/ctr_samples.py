@@ -161,6 +161,7 @@ def ctr_data(ds: Dataset, max_len: int = 50, label: str = "clicked",
         "pos": df["pos_in_session"].to_numpy().astype(np.int64),
         "gap": gap_buckets(ts, first),
         "ts": ts // 1000,
+        "ts_ms": ts,  # exact times, for serving-time features (`request_batch`)
         "user": u,
     }
     code = temporal_split_codes(ts, cuts)
@@ -286,3 +287,64 @@ def session_stats(data: CTRData) -> dict[str, float]:
         "label_rate_train": float(data.train.labels.mean()),
         "label_rate_test": float(data.test.labels.mean()),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving: the same features for a history given in a request
+
+
+def labels_from_actions(actions: np.ndarray, label: str, rating_scale: bool) -> np.ndarray:
+    """The label of exposures whose feedback is only known as action codes (module docstring):
+    click sources code 1 + clicked + 2 * effective, rating sources the rating (effective = >= 4)."""
+    a = np.asarray(actions, dtype=np.int64)
+    if rating_scale:
+        return (a >= 4).astype(np.int8)
+    return (((a - 1) >> 1) & 1 if label == "effective" else (a - 1) & 1).astype(np.int8)
+
+
+def request_batch(items: np.ndarray, actions: np.ndarray, labels: np.ndarray, ts_ms: np.ndarray,
+                  cand_items: np.ndarray, cand_ts_ms: int | None, session_gap_ms: int,
+                  max_len: int) -> dict[str, np.ndarray]:
+    """`CTRData.batch` for one history given as arrays (oldest first, times in ms) and C candidates shown
+    together at `cand_ts_ms` (default: the last history time): (C, W) rows that share the history. Sessions,
+    positions and gap buckets are computed over the whole given history with the training rule, then
+    the last `max_len` tokens are kept, so a user's logged exposures give exactly the training features."""
+    n = len(items)
+    ts_ms = np.asarray(ts_ms, dtype=np.int64)
+    cand_ms = int(cand_ts_ms if cand_ts_ms is not None else (ts_ms[-1] if n else 0))
+    all_ms = np.append(ts_ms, cand_ms)  # the candidate is the exposure after the history
+    if (np.diff(all_ms) < 0).any():
+        raise DataError("timestamps must not decrease (oldest first, the candidates last)")
+    first = np.zeros(n + 1, dtype=bool)
+    first[0] = True
+    new = np.ones(n + 1, dtype=bool)
+    new[1:] = np.diff(all_ms) > session_gap_ms
+    session = np.cumsum(new) - 1
+    start = np.maximum.accumulate(np.where(new, np.arange(n + 1), 0))
+    pos = np.arange(n + 1) - start
+    gap = gap_buckets(all_ms, first)
+    keep = slice(max(n - max_len, 0), n)
+    W = max(min(n, max_len), 1)
+    k = n - keep.start  # history tokens kept
+
+    def hist(values, dtype):
+        out = np.zeros(W, dtype=dtype)
+        if k:
+            out[W - k:] = values[keep]
+        return out
+
+    C = len(cand_items)
+    row = {
+        "items": hist(np.asarray(items, np.int64), np.int64),
+        "actions": hist(np.asarray(actions, np.int64), np.int64),
+        "hist_labels": hist(np.asarray(labels, np.float32), np.float32),
+        "session": hist(session[n] - session[:n], np.int64),
+        "pos": hist(pos[:n], np.int64),
+        "gap": hist(gap[:n], np.int64),
+        "ts": hist(ts_ms[:n] // 1000, np.int64),
+    }
+    out = {key: np.repeat(v[None], C, 0) for key, v in row.items()}
+    out |= {"cand_item": np.asarray(cand_items, np.int64), "cand_pos": np.full(C, pos[n], np.int64),
+            "cand_gap": np.full(C, gap[n], np.int64), "cand_ts": np.full(C, cand_ms // 1000, np.int64),
+            "label": np.zeros(C, np.float32)}
+    return out

@@ -58,8 +58,13 @@ class SlateResponse(BaseModel):
 
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    history: list[ItemId] = Field(max_length=MAX_LIST)
-    timestamps: list[float] | None = Field(None, max_length=MAX_LIST)
+    user_id: ItemId | None = Field(None, description="Source user id; the history is the user's logged exposures.")
+    history: list[ItemId] | None = Field(None, max_length=MAX_LIST, description="Source item ids, oldest first.")
+    actions: list[int] | None = Field(None, max_length=MAX_LIST,
+                                      description="Feedback per history item (click sources: 1 + clicked + 2 * long "
+                                                  "view; rating sources: the rating). Default: the strongest positive.")
+    timestamps: list[float] | None = Field(None, max_length=MAX_LIST, description="Unix seconds, one per history item.")
+    timestamp: float | None = Field(None, description="When the candidates are shown (default: the last history time).")
     candidates: list[ItemId] = Field(min_length=1, max_length=MAX_LIST)
 
 
@@ -116,6 +121,8 @@ def create_app(engine: InferenceEngine) -> FastAPI:
 
     @app.post("/v1/score", response_model=ScoreResponse, responses=ERRORS)
     def score(req: ScoreRequest):  # sync: FastAPI runs it in its thread pool
-        return {"model": engine.rec.cfg.model_name, "scores": engine.score(req.history, req.candidates, req.timestamps)}
+        return {"model": engine.rec.cfg.model_name,
+                "scores": engine.score(req.candidates, req.user_id, req.history, req.actions, req.timestamps,
+                                       req.timestamp)}
 
     return app

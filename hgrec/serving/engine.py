@@ -21,8 +21,10 @@ Every problem is a `RequestError` naming it (unknown item ids listed, unknown us
 slate larger than the catalogue, timestamps of another length, NaN timestamps); the HTTP layer maps
 it to a 4xx and never dies.
 
-Click scores (`score`) need a CTR checkpoint (a model with `predict_ctr`); slate checkpoints answer
-with a `RequestError` saying so.
+Click scores (`score`) need a CTR checkpoint (HPGR or a CTR baseline): the history's features
+(sessions, positions in session, time-gap buckets, actions) are built by the training rule
+(`hgrec.data.ctr_samples.request_batch`), so a user's logged exposures score exactly as in
+evaluation. Slate checkpoints answer with a `RequestError` saying so.
 """
 
 from __future__ import annotations
@@ -98,6 +100,7 @@ class InferenceEngine:
         self.n_features = 0 if feats is None else feats.shape[1]
         self.needs_history = not (self.n_features and getattr(getattr(rec.model, "config", None), "user_features", False))
         self.batches = 0  # decoder calls so far (tests and the load benchmark read it)
+        self._model_lock = threading.Lock()  # click scores run in the caller's thread: one model call at a time
         self._queue: queue.Queue[_Job | None] = queue.Queue()
         self._worker = threading.Thread(target=self._run, name="hgrec-engine", daemon=True)
         self._worker.start()
@@ -113,7 +116,7 @@ class InferenceEngine:
                 "dataset": cfg.data.dataset, "catalogue_size": int(self.num_items),
                 "users": int(self.rec.ds.num_users), "max_len": int(self.max_len),
                 "default_beam_width": int(cfg.data.beam), "slates": self.rec.trie is not None or hasattr(
-                    self.rec.model, "score_all"), "click_scores": hasattr(self.rec.model, "predict_ctr"),
+                    self.rec.model, "score_all"), "click_scores": self.is_ctr,
                 "batching": {"enabled": self.batching, "max_batch": self.max_batch,
                              "max_wait_ms": self.max_wait * 1000},
                 "config": cfg.to_dict()}
@@ -193,23 +196,76 @@ class InferenceEngine:
         futures = [self.submit(q) for q in queries]
         return [f.result() for f in futures]
 
-    def score(self, history, candidates, timestamps=None) -> list[float]:
-        """Click probabilities of `candidates` after `history` (CTR checkpoints only)."""
-        model = self.rec.model
-        if not hasattr(model, "predict_ctr"):
+    @property
+    def is_ctr(self) -> bool:
+        return getattr(self.rec.model, "task", None) == "ctr"
+
+    def score(self, candidates, user_id=None, history=None, actions=None, timestamps=None,
+              timestamp: float | None = None) -> list[float]:
+        """Click probabilities of `candidates` shown together at `timestamp` (unix s; default: the
+        last history time), after the user's logged exposures (`user_id`) or an explicit `history`
+        with its `actions` (feedback codes as in training: click sources 1 + clicked + 2 * long view,
+        rating sources the rating; default: the strongest positive) and `timestamps` (default: all
+        0, one session). CTR checkpoints only (HPGR, DIN, HSTU-CTR, MTGR)."""
+        from hgrec.data.ctr_samples import labels_from_actions, request_batch
+
+        if not self.is_ctr:
             raise RequestError(f"{self.rec.cfg.model_name} is a slate model and predicts no click probabilities; "
                                "serve a CTR checkpoint (HPGR, DIN, HSTU-CTR, MTGR) for /v1/score", 409)
         if not candidates:
             raise RequestError("candidates: give at least one item id")
-        hist, ts, feats, _, _ = self._row(SlateQuery(history=history, timestamps=timestamps))
+        rec, data = self.rec, self.rec.task.data
         try:
-            cand = self.rec.ds.item_map.to_dense(list(candidates), where="candidates")
+            cand = rec.ds.item_map.to_dense(list(candidates), where="candidates")
         except DataError as e:
             raise RequestError(str(e)) from e
-        with torch.inference_mode():
-            p = model.predict_ctr({"history": torch.from_numpy(hist[None]), "history_ts": torch.from_numpy(ts[None])},
-                                  torch.from_numpy(cand[None]))
-        return [float(v) for v in p[0].cpu()]
+        rating = "rating" in rec.ds.interactions.columns and "clicked" not in rec.ds.interactions.columns
+        if history is not None:
+            try:
+                items = rec.ds.item_map.to_dense(list(history), where="history") if history else np.zeros(0, np.int64)
+            except DataError as e:
+                raise RequestError(str(e)) from e
+            top = 5 if rating else 4
+            if actions is None:
+                act = np.full(len(items), top, dtype=np.int64)
+            else:
+                if len(actions) != len(items):
+                    raise RequestError(f"actions: {len(actions)} values for a history of {len(items)} items")
+                act = np.asarray(actions, dtype=np.int64)
+                if len(act) and (act.min() < 1 or act.max() > top):
+                    raise RequestError(f"actions: codes must be in 1..{top} "
+                                       f"({'the rating' if rating else '1 + clicked + 2 * long view'})")
+            if timestamps is not None:
+                if len(timestamps) != len(items):
+                    raise RequestError(f"timestamps: {len(timestamps)} values for a history of {len(items)} items")
+                t = np.asarray(timestamps, dtype=np.float64)
+                if not np.isfinite(t).all():
+                    raise RequestError("timestamps: must be finite numbers (got NaN or inf)")
+                ts = np.round(t * 1000).astype(np.int64)
+            else:
+                ts = np.zeros(len(items), dtype=np.int64)
+            labels = labels_from_actions(act, data.label, rating)
+        elif user_id is not None:
+            try:
+                u = int(rec.ds.user_map.to_dense([user_id], where="user_id")[0])
+            except DataError as e:
+                raise RequestError(str(e), 404) from e
+            rows = slice(data.offsets[u], data.offsets[u + 1])
+            c = data.columns
+            items, act, labels, ts = c["item"][rows], c["action"][rows], c["label"][rows], c["ts_ms"][rows]
+        else:
+            raise RequestError("give a user_id or a history")
+        if timestamp is not None and not math.isfinite(timestamp):
+            raise RequestError("timestamp: must be a finite number")
+        try:
+            b = request_batch(items, act, labels, ts, cand, None if timestamp is None else int(round(timestamp * 1000)),
+                              data.session_gap_ms, data.max_len)
+        except DataError as e:
+            raise RequestError(str(e)) from e
+        batch = {k: torch.from_numpy(v).to(rec.device) for k, v in b.items()}
+        with self._model_lock, torch.inference_mode():
+            p = torch.sigmoid(rec.model.predict(batch).float())
+        return [float(v) for v in p.cpu()]
 
     def close(self) -> None:
         self._queue.put(None)
@@ -258,7 +314,7 @@ class InferenceEngine:
         if self.n_features:
             batch["user_features"] = torch.from_numpy(np.stack([j.features for j in group])).to(rec.device)
         gen = slate_generator(rec.model, rec.trie, size, beam, exclude, with_scores=True)
-        with torch.inference_mode():
+        with self._model_lock, torch.inference_mode():
             items, scores = gen(batch)
         self.batches += 1
         items, scores = items.cpu().numpy(), scores.float().cpu().numpy()

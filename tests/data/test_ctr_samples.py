@@ -104,3 +104,24 @@ def test_one_class_labels_are_refused(load):
     inter = ds.interactions.with_columns(clicked=pl.lit(False))
     with pytest.raises(DataError, match="nothing to learn"):
         ctr_data(dataclasses.replace(ds, interactions=inter))
+
+
+def test_request_batch_rebuilds_the_training_features_from_a_logged_history(load):
+    """Serving builds a history's features by the training rule: the exposures before a logged row,
+    given as plain arrays with their actions and times, give exactly `CTRData.batch` for that row."""
+    from hgrec.data.ctr_samples import ctr_data, labels_from_actions, request_batch
+
+    data = ctr_data(load("sample"), max_len=20)
+    c = data.columns
+    rng = np.random.default_rng(0)
+    for r in rng.choice(data.test.rows, 25, replace=False):
+        u = c["user"][r]
+        h = slice(data.offsets[u], r)
+        labels = labels_from_actions(c["action"][h], data.label, rating_scale=False)
+        assert np.array_equal(labels, c["label"][h])  # the action code carries the click
+        got = request_batch(c["item"][h], c["action"][h], labels, c["ts_ms"][h], c["item"][[r]], int(c["ts_ms"][r]),
+                            data.session_gap_ms, data.max_len)
+        want = data.batch(np.array([r]))
+        for key in want:
+            if key != "label":
+                assert np.array_equal(got[key], want[key]), (r, key)

@@ -250,3 +250,56 @@ def test_real_server_over_http(checkpoint, engine):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def ctr_engine(tmp_path_factory):
+    from hgrec.serving.engine import InferenceEngine
+    from hgrec.train import train
+
+    out = tmp_path_factory.mktemp("ctr")
+    cfg = load_config(ROOT / "configs/kuairand/hpgr_finetune.yaml", [
+        "data.dataset=sample", "model.d_model=16", "model.d_ff=32", "model.n_heads=2", "model.pretrained=null",
+        f"trainer.out_dir={out}", "trainer.run_name=c", "trainer.epochs=1", "trainer.max_steps=6",
+        "trainer.save_every_steps=6", "trainer.tensorboard=false", "trainer.eval_batch_size=2048"])
+    train(cfg)
+    eng = InferenceEngine.from_checkpoint(sorted((out / "c" / "checkpoints").iterdir())[-1])
+    yield eng
+    eng.close()
+
+
+def test_click_scores_equal_the_evaluation_probabilities(ctr_engine):
+    """/v1/score on a logged history reproduces the probabilities `hgrec evaluate` computes."""
+    from hgrec.evaluation.ctr import predict_ctr
+    from hgrec.serving.app import create_app
+
+    eng = ctr_engine
+    data, c = eng.rec.task.data, eng.rec.task.data.columns
+    rows = data.test.rows[[0, 17, 400]]
+    want = predict_ctr(eng.rec.model, data, rows)
+    with TestClient(create_app(eng), raise_server_exceptions=False) as client:
+        assert client.get("/v1/model").json()["click_scores"] is True
+        for r, p in zip(rows, want):
+            h = slice(data.offsets[c["user"][r]], r)
+            body = {"history": eng.rec.ds.item_map.to_raw(c["item"][h]).tolist(), "actions": c["action"][h].tolist(),
+                    "timestamps": (c["ts_ms"][h] / 1000).tolist(), "timestamp": float(c["ts_ms"][r] / 1000),
+                    "candidates": eng.rec.ds.item_map.to_raw(c["item"][[r, r]]).tolist()}
+            got = client.post("/v1/score", json=body)
+            assert got.status_code == 200, got.text
+            assert got.json()["scores"] == pytest.approx([p, p], abs=1e-5)
+        user = eng.rec.ds.user_map.to_raw([c["user"][rows[0]]]).tolist()[0]
+        by_user = client.post("/v1/score", json={"user_id": user, "candidates": [body["candidates"][0]]})
+        assert by_user.status_code == 200 and 0 < by_user.json()["scores"][0] < 1
+        for payload, status, message in [
+            ({"history": [body["candidates"][0]], "actions": [9], "candidates": body["candidates"]}, 422, "1..4"),
+            ({"history": [body["candidates"][0]], "actions": [1, 2], "candidates": body["candidates"]}, 422,
+             "actions: 2 values"),
+            ({"history": [], "candidates": [123456789]}, 422, "123456789"),
+            ({"user_id": "nobody", "candidates": body["candidates"]}, 404, "unknown user"),
+            ({"candidates": body["candidates"]}, 422, "give a user_id or a history"),
+            ({"user_id": user, "candidates": []}, 422, "candidates"),
+        ]:
+            r = client.post("/v1/score", json=payload)
+            assert r.status_code == status and message in r.text, (payload, r.text)
+        r = client.post("/v1/slate", json={"user_id": user})
+        assert r.status_code == 409 and "does not generate slates" in r.text
