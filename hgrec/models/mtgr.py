@@ -59,24 +59,8 @@ class GroupedHSTUBlock(HSTUBlock):
         self.norm_in = GroupLayerNorm(d_model, groups)
         self.norm_attn = GroupLayerNorm(self.n_heads * self.d_v, groups)
 
-    def forward(self, x, *, group, key_padding=None, timestamps=None, causal=True):
-        B, T, _ = x.shape
-        H = self.n_heads
-        uvqk = F.silu(self.uvqk(self.norm_in(x, group)))  # eq. (1), with the token's group norm
-        u, v, q, k = uvqk.split([H * self.d_v, H * self.d_v, H * self.d_qk, H * self.d_qk], dim=-1)
-        q = q.view(B, T, H, self.d_qk).transpose(1, 2)  # (B, H, T, dqk)
-        k = k.view(B, T, H, self.d_qk).transpose(1, 2)
-        v = v.view(B, T, H, self.d_v).transpose(1, 2)  # (B, H, T, dv)
-        scores = q @ k.transpose(-1, -2) + self.rab(T, timestamps)[:, None]  # (B, H, T, T)
-        attn = F.silu(scores) / self.max_len  # eq. (2)
-        mask = torch.ones(T, T, dtype=torch.bool, device=x.device)
-        if causal:
-            mask = mask.tril()
-        mask = mask[None, None]
-        if key_padding is not None:
-            mask = mask & ~key_padding[:, None, None, :]
-        av = ((attn * mask) @ v).transpose(1, 2).reshape(B, T, H * self.d_v)  # (B, T, H*dv)
-        return x + self.out(self.dropout(u * self.norm_attn(av, group)))  # eq. (3)
+    def _norm(self, norm, x, group):
+        return norm(x, group)  # the token's group chooses the norm's weight and bias
 
 
 def cross_feature_buckets(batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -64,10 +64,11 @@ class HSTUBlock(nn.Module):
         key_padding: torch.Tensor | None = None,  # (B, T) True = padding
         timestamps: torch.Tensor | None = None,  # (B, T) seconds
         causal: bool = True,
+        group: torch.Tensor | None = None,  # (T,) or (B, T) token groups, for blocks with per-group norms
     ) -> torch.Tensor:
         B, T, _ = x.shape
         H = self.n_heads
-        uvqk = F.silu(self.uvqk(self.norm_in(x)))  # eq. (1)
+        uvqk = F.silu(self.uvqk(self._norm(self.norm_in, x, group)))  # eq. (1)
         u, v, q, k = uvqk.split([H * self.d_v, H * self.d_v, H * self.d_qk, H * self.d_qk], dim=-1)
         q = q.view(B, T, H, self.d_qk).transpose(1, 2)  # (B, H, T, dqk)
         k = k.view(B, T, H, self.d_qk).transpose(1, 2)
@@ -82,4 +83,8 @@ class HSTUBlock(nn.Module):
             mask = mask & ~key_padding[:, None, None, :]
         attn = attn * mask
         av = (attn @ v).transpose(1, 2).reshape(B, T, H * self.d_v)  # (B, T, H*dv)
-        return x + self.out(self.dropout(u * self.norm_attn(av)))  # eq. (3)
+        return x + self.out(self.dropout(u * self._norm(self.norm_attn, av, group)))  # eq. (3)
+
+    def _norm(self, norm: nn.Module, x: torch.Tensor, group: torch.Tensor | None) -> torch.Tensor:
+        """The block's norms; MTGR's grouped block replaces them with norms that read the token groups."""
+        return norm(x)
