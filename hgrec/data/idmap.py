@@ -56,9 +56,9 @@ class IdMap:
         elif values.dtype.kind not in "iu":
             try:
                 values = values.astype(np.int64)
-            except (TypeError, ValueError) as e:
+            except (TypeError, ValueError, OverflowError) as e:
                 raise DataError(f"unknown {self.kind} id(s) {values.ravel()[:5].tolist()}: this source's "
-                                f"{self.kind} ids are integers", where) from e
+                                f"{self.kind} ids are 64-bit integers", where) from e
         pos = np.searchsorted(self.raw, values)
         pos_c = np.minimum(pos, len(self.raw) - 1)
         found = (pos < len(self.raw)) & (self.raw[pos_c] == values)

@@ -128,6 +128,9 @@ def test_unknown_ids_are_named():
     assert list(s.to_dense(["a", "b"])) == [0, 1] and list(s.to_raw([1])) == ["b"]
     with pytest.raises(DataError, match=r"unknown user id\(s\) \['zz'\]"):
         s.to_dense(["zz"])
+    # ids outside int64 (e.g. from a JSON request) are unknown ids, not an OverflowError
+    with pytest.raises(DataError, match="64-bit integers"):
+        m.to_dense([-(2**63) - 1])
 
 
 def test_unknown_dataset_name():
