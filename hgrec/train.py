@@ -40,7 +40,8 @@ def make_task(cfg: RunConfig):
     if protocol == "next_item" and native == "slate":
         raise ValueError(f"{cfg.model_name} generates slates: use data.protocol=slate (or auto)")
     if protocol == "slate":
-        if native == "slate" and not cfg.data.semantic_ids:
+        needs_sids = getattr(MODELS[cfg.model_name][0], "needs_semantic_ids", True)
+        if native == "slate" and needs_sids and not cfg.data.semantic_ids:
             raise ValueError(f"{cfg.model_name} needs semantic IDs: set data.semantic_ids to the codes.parquet "
                              "written by `hgrec tokenize --config ...`")
         codes, vocab = read_codes(cfg.data.semantic_ids, ds) if cfg.data.semantic_ids else (None, None)

@@ -4,11 +4,12 @@
 - TIGER and other single-item SID decoders: the top-L beams of one trie-constrained beam search
   (width max(B, L));
 - OneRec-style flat decoders: their own `generate_slates` (M*D tokens);
+- ListCVAE: its decoder's M embeddings from the prior, conditioned on the ideal response;
 - next-item models (SASRec, HSTU, BERT4Rec): the top-L items of their full-catalogue scores.
 `exclude_history` removes the items of the context history from every slate. With
 `with_scores=True` the generator returns (items, scores): each item's log-probability under the
 model (GSBI: its beam's log P over the D codes given the planner state; TIGER: the beam's; next-item
-models: the log-softmax of the score; OneRec-style: NaN, its beams score whole slates).
+models: the log-softmax of the score; OneRec-style and ListCVAE: NaN, they score whole slates).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def slate_generator(model, trie: PrefixTrie | None, slate_len: int, beam: int = 
     if name == "tiger":
         return lambda batch: tiger_slates(model, batch, trie, slate_len, beam, exclude_history, use_cache,
                                           with_scores)
+    if name == "listcvae":
+        def whole(batch):
+            items = model.generate_slates(batch, slate_len, exclude_history)
+            return (items, torch.full(items.shape, math.nan, device=items.device)) if with_scores else items
+        return whole
     if name == "onerec":
         def flat(batch):
             items = flat_slates(model, batch, trie, slate_len, beam, exclude_history, use_cache)

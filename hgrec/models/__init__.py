@@ -1,7 +1,7 @@
 """Models, one file each, registered by name (`hgrec.models.registry`)."""
 
 from hgrec.models import (  # noqa: F401  (registration)
-    bert4rec, din, higr, hpgr, hstu, hstu_ctr, mtgr, onerec, sasrec, tiger,
+    bert4rec, din, higr, hpgr, hstu, hstu_ctr, listcvae, mtgr, onerec, sasrec, tiger,
 )
 from hgrec.models.registry import MODELS, build_model, model_config
 

@@ -115,8 +115,7 @@ class InferenceEngine:
         return {"model": cfg.model_name, "hgrec_version": hgrec.__version__, "checkpoint": self.checkpoint,
                 "dataset": cfg.data.dataset, "catalogue_size": int(self.num_items),
                 "users": int(self.rec.ds.num_users), "max_len": int(self.max_len),
-                "default_beam_width": int(cfg.data.beam), "slates": self.rec.trie is not None or hasattr(
-                    self.rec.model, "score_all"), "click_scores": self.is_ctr,
+                "default_beam_width": int(cfg.data.beam), "slates": self._makes_slates, "click_scores": self.is_ctr,
                 "batching": {"enabled": self.batching, "max_batch": self.max_batch,
                              "max_wait_ms": self.max_wait * 1000},
                 "config": cfg.to_dict()}
@@ -167,7 +166,7 @@ class InferenceEngine:
         return hist, tss, feats, len(dense), truncated
 
     def _job(self, q: SlateQuery) -> _Job:
-        if not (self.rec.trie is not None or hasattr(self.rec.model, "score_all")):
+        if not self._makes_slates:
             raise RequestError(f"{self.rec.cfg.model_name} does not generate slates", 409)
         if not 1 <= q.slate_size <= self.num_items:
             raise RequestError(f"slate_size {q.slate_size} must be between 1 and the catalogue size {self.num_items}")
@@ -195,6 +194,11 @@ class InferenceEngine:
         """Many at once (batch inference): all submitted, then collected in order."""
         futures = [self.submit(q) for q in queries]
         return [f.result() for f in futures]
+
+    @property
+    def _makes_slates(self) -> bool:
+        m = self.rec.model
+        return self.rec.trie is not None or hasattr(m, "score_all") or hasattr(m, "generate_slates")
 
     @property
     def is_ctr(self) -> bool:

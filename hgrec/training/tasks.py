@@ -106,7 +106,8 @@ class SlateTask:
         width = width or max(int((ss.history[idx] > 0).sum(1).max()), 1)
         batch = {"history": torch.from_numpy(ss.history[idx, -width:]).to(device),
                  "history_ts": torch.from_numpy(ss.history_ts[idx, -width:]).to(device),
-                 "target": torch.from_numpy(ss.target[idx]).to(device)}
+                 "target": torch.from_numpy(ss.target[idx]).to(device),
+                 "effective": torch.from_numpy(ss.effective[idx]).to(device)}  # ListCVAE's response vector
         if self.data.user_features.shape[1]:
             batch["user_features"] = torch.from_numpy(self.data.user_features[ss.users[idx]]).to(device)
         return batch
