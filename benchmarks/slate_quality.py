@@ -1,8 +1,18 @@
 """HiGR Table 2 / Table 3 / Figure 4 on public data: slate quality of HiGR against its baselines.
 
+    python benchmarks/slate_quality.py --table 2 [--datasets kuairand-pure ml-100k] [--seeds 0 1 2] [--reuse]
     python benchmarks/slate_quality.py [--datasets kuairand-pure ml-100k] [--models sasrec bert4rec hstu tiger onerec higr]
-                                       [--seeds 0 1 2] [--epochs 20] [--sweep] [--ablations [--ablation-seeds 0] [--ablation-datasets ml-100k]]
-                                       [--predictions-dir DIR]
+                                       [--orpo] [--seeds 0 1 2] [--epochs 20] [--sweep]
+                                       [--ablations [--ablation-seeds 0] [--ablation-datasets ml-100k]]
+                                       [--predictions-dir DIR] [--reuse]
+
+`--table 2` is HiGR's Table 2: all eight rows (ListCVAE, BERT4Rec, SASRec, TIGER, HSTU, OneRec-style,
+HiGR without alignment, HiGR with ORPO), both truth sets, mean ± std over the seeds; the results
+file is benchmarks/results/slate_table2.json. `--orpo` post-trains every default HiGR run with
+configs/align/<dataset>/orpo.yaml (`hgrec align`, alignment.init = that run's best checkpoint, same
+seed) and reports it as the row `higr_orpo`. `--reuse` takes a run whose folder already holds a
+metrics.json written under the same model / data / trainer settings instead of training it again
+(the timings are then the original run's).
 
 Every model is trained by the same Trainer on the same slate samples (configs/slates/<dataset>/<model>.yaml:
 same d_model and total layers; `every_item` training samples; early stopping on validation
@@ -24,6 +34,7 @@ every model on every dataset for the first seed, then the ablations, then the ot
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -41,6 +52,8 @@ from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
 
 MODELS = ["sasrec", "bert4rec", "hstu", "tiger", "onerec", "higr"]
+TABLE2 = ["listcvae", "bert4rec", "sasrec", "tiger", "hstu", "onerec", "higr"]  # + higr_orpo (--orpo)
+RUN_ONLY = {"overwrite", "progress", "tensorboard", "num_threads", "device", "out_dir", "run_name"}
 SWEEP = [1, 2, 3, 4, 5, 10]
 ABLATIONS = {
     "mean_pooling": ["model.pooling=mean"],
@@ -90,15 +103,45 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
     tmp.replace(path)  # atomic
 
 
+def _same_run(cfg, run_dir: Path) -> dict | None:
+    """metrics.json of a finished run made with cfg's model / data / trainer / alignment settings, else None."""
+    path = run_dir / "metrics.json"
+    if not path.exists():
+        return None
+    done = json.loads(path.read_text())
+    if "test" not in done or "run_config" not in done:
+        return None
+    theirs, mine = done["run_config"], cfg.to_dict()
+    for part in ("trainer",):
+        theirs, mine = dict(theirs), dict(mine)
+        theirs[part] = {k: v for k, v in theirs[part].items() if k not in RUN_ONLY}
+        mine[part] = {k: v for k, v in mine[part].items() if k not in RUN_ONLY}
+    return done if theirs == mine else None
+
+
 def run_one(dataset, model, seed, args, sids, extra=(), variant="default"):
-    cfg = load_config(ROOT / "configs" / "slates" / dataset / f"{model}.yaml", [
-        f"data.root={args.data / dataset}", f"data.semantic_ids={sids}", f"trainer.seed={seed}",
-        f"trainer.out_dir={args.out_dir}", f"trainer.run_name={dataset}-{model}-{variant}-s{seed}",
-        "trainer.overwrite=true", "trainer.progress=false", "trainer.tensorboard=false",
-        f"trainer.epochs={args.epochs}", *extra])
+    """Train (or with --reuse, pick up) one run -> (config, result, seconds, reused). model 'higr_orpo' post-trains
+    the same seed's default HiGR run with ORPO."""
+    common = [f"data.root={args.data / dataset}", f"data.semantic_ids={sids}", f"trainer.seed={seed}",
+              f"trainer.out_dir={args.out_dir}", f"trainer.run_name={dataset}-{model}-{variant}-s{seed}",
+              "trainer.overwrite=true", "trainer.progress=false", "trainer.tensorboard=false"]
+    if model == "higr_orpo":
+        init = args.out_dir / f"{dataset}-higr-{variant}-s{seed}" / "best"
+        cfg = load_config(ROOT / "configs" / "align" / dataset / "orpo.yaml", [*common, f"alignment.init={init}", *extra])
+    else:
+        cfg = load_config(ROOT / "configs" / "slates" / dataset / f"{model}.yaml",
+                          [*common, f"trainer.epochs={args.epochs}", *extra])
+    run_dir = Path(cfg.trainer.out_dir) / cfg.trainer.run_name
+    if args.reuse and (done := _same_run(cfg, run_dir)) is not None:
+        return cfg, done, float(done.get("train_seconds", float("nan"))), True
     t0 = time.perf_counter()
-    result = train(cfg)
-    return cfg, result, time.perf_counter() - t0
+    if model == "higr_orpo":
+        from hgrec.align import align
+
+        result = align(cfg)
+    else:
+        result = train(cfg)
+    return cfg, result, time.perf_counter() - t0, False
 
 
 def main() -> None:
@@ -119,7 +162,18 @@ def main() -> None:
     ap.add_argument("--sid-sources", nargs="*", help="item-vector sources of the semantic IDs (default: the "
                     "tokenize config's), e.g. text collab")
     ap.add_argument("--variant", default="default", help="label of the model runs in the results")
+    ap.add_argument("--table", type=int, choices=[2], help="2: HiGR's Table 2 (eight rows, both truth sets)")
+    ap.add_argument("--orpo", action="store_true", help="also post-train each default HiGR run with ORPO")
+    ap.add_argument("--reuse", action="store_true", help="pick up finished runs with the same settings")
     args = ap.parse_args()
+    if args.table == 2:
+        args.orpo = True
+        if args.models == MODELS:
+            args.models = TABLE2
+        if args.name == "slate_quality":
+            args.name = "slate_table2"
+    if args.orpo and "higr" in args.models and "higr_orpo" not in args.models:
+        args.models = [*args.models, "higr_orpo"]
     rows, table = [], []
 
     def add(dataset, model, variant, seed, metrics, timing, config):
@@ -141,12 +195,13 @@ def main() -> None:
 
     def save(done: bool) -> None:
         """Written after every run, so a killed benchmark keeps what it measured (marked partial)."""
-        lines = ["| dataset | model | variant | hit@5 | recall@5 | NDCG@5 | imp. hit@5 | imp. recall@5 | diversity@5 "
-                 "| coverage@5 |", "|---|---|---|---|---|---|---|---|---|---|"]
+        lines = ["| dataset | model | variant | hit@5 | recall@5 | NDCG@5 | imp. hit@5 | imp. recall@5 | imp. NDCG@5 "
+                 "| diversity@5 | coverage@5 | seeds |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for dataset, model, variant, runs in table:
-            lines.append(f"| {dataset} | {model} | {variant} | " + " | ".join(
-                ms(runs, k) for k in ("hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5",
-                                      "diversity@5", "coverage@5")) + " |")
+            if runs:
+                lines.append(f"| {dataset} | {model} | {variant} | " + " | ".join(
+                    ms(runs, k) for k in ("hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5",
+                                          "impressions/ndcg@5", "diversity@5", "coverage@5")) + f" | {len(runs)} |")
         sweep = [r for r in rows if r["variant"].startswith("slate_len_") and r["truth"] == "effective"]
         if sweep:
             lines += ["", "Slate-length sweep (Figure 4; models trained with M=5, seed " + str(args.seeds[0])
@@ -194,7 +249,7 @@ def main() -> None:
         if (dataset, model, variant) not in table_runs:
             table_runs[dataset, model, variant] = []
             table.append((dataset, model, variant, table_runs[dataset, model, variant]))
-        cfg, result, seconds = run_one(dataset, model, seed, args, sids[dataset], over, variant)
+        cfg, result, seconds, reused = run_one(dataset, model, seed, args, sids[dataset], over, variant)
         test = result["test"]
         sweep = args.sweep and model in ("higr", "onerec") and variant == args.variant and seed == args.seeds[0]
         if args.predictions_dir or sweep:  # the best validation weights, as the trainer tested them
@@ -205,9 +260,12 @@ def main() -> None:
         metrics = {k: test[k] for k in KEYS if k in test}
         timing = {"train_s": seconds, "train_samples_per_s": result.get("train_samples_per_s") or float("nan"),
                   "eval_slates_per_s": test.get("slates_per_s", float("nan"))}
-        add(dataset, model, variant, seed, metrics, timing,
-            {"model": cfg.to_dict()["model"], "epochs_cap": args.epochs, "best_epoch": result.get("best_epoch"),
-             "train_samples": cfg.data.train_samples, "split": cfg.data.split, "beam": cfg.data.beam})
+        config = {"model": cfg.to_dict()["model"], "epochs_cap": cfg.trainer.epochs, "best_epoch": result.get("best_epoch"),
+                  "train_samples": cfg.data.train_samples, "split": cfg.data.split, "beam": cfg.data.beam,
+                  "lr": cfg.trainer.lr, "reused": reused}
+        if model == "higr_orpo":
+            config["alignment"] = {k: v for k, v in cfg.to_dict()["alignment"].items() if k != "init"}
+        add(dataset, model, variant, seed, metrics, timing, config)
         table_runs[dataset, model, variant].append(test)
         print(dataset, model, variant, seed, {k: round(test[k], 4) for k in KEYS[:3]}, f"{seconds:.0f}s", flush=True)
         if sweep:

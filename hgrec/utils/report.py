@@ -1,0 +1,205 @@
+"""The results report: every `benchmarks/results/*.json` rendered into one Markdown page (docs/results.md).
+
+    python benchmarks/report.py            # writes docs/results.md and the README's headline block
+
+A section per results file, in the order of `SECTIONS` (files it does not list come last, by name):
+what the benchmark measures and which issue asked for it, the command that reproduces it, the
+machine, date and commit, the benchmark's own summary (its `notes`: the tables it wrote), the
+published figures that stand beside ours (`ANCHORS`, from ../shared/ANCHORS.md and the papers: each with
+its protocol, so that nobody compares unlike with unlike), its plots, and every row averaged over
+the seeds (mean ± std, the number of seeds). The page depends on nothing but the JSON files (no clock,
+no machine facts of its own), so a test can check that it is up to date.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from hgrec.utils.results import _fmt
+
+# results name -> (title, what it measures)
+SECTIONS: dict[str, tuple[str, str]] = {
+    "slate_table2": (
+        "HiGR Table 2: slate quality, eight models",
+        "Issue 10. ListCVAE, BERT4Rec, SASRec, TIGER, HSTU, OneRec-style, HiGR without alignment and HiGR with "
+        "ORPO, trained by one Trainer on the same slate samples and tested on the same test slates (M=5, B=5), "
+        "against the effective views and the impressions."),
+    "slate_quality": (
+        "Slate quality, the slate-length sweep and the HSD ablations",
+        "Issue 5. HiGR (GSBI) against SASRec, BERT4Rec, HSTU, TIGER and OneRec-style flat decoding; Figure 4's "
+        "slate-length sweep; Table 3's hierarchical slate decoder ablations."),
+    "slate_quality_sid_sources": (
+        "Slate quality with text + collaborative semantic IDs",
+        "Issue 5, tokenizer ablation: the SID models trained on CRQ-VAE codes made from item text and "
+        "co-occurrence vectors instead of the default sources."),
+    "slate_scaling": (
+        "Model-size scaling",
+        "Issue 10. HiGR and OneRec-style at several sizes, same data and budget per size: NDCG@5 against "
+        "parameters, FLOPs per slate."),
+    "slate_efficiency": (
+        "Slate generation speed",
+        "Issue 5. HiGR-GSBI against OneRec-style beam and greedy decoding and TIGER, KV cache on and off, "
+        "batch 1 and 256, identical sizes, one interleaved run; FLOPs per slate."),
+    "alignment": (
+        "Preference alignment (HiGR Table 4)",
+        "Issue 6. ORPO, DPO and SimPO post-training of a pre-trained HiGR, an NLL-only control, per-negative "
+        "ablations; training time and peak memory per method."),
+    "ctr": (
+        "Click prediction: HPGR against DIN, HSTU and MTGR-style",
+        "Issue 7. AUC, GAUC and log loss on a temporal split; HPGR without pre-training, without PGSA "
+        "(dense attention) and without the Session Enhancement Module."),
+    "pgsa_efficiency": (
+        "Preference-Guided Sparse Attention: cost against history length",
+        "Issue 7. Time and memory of PGSA (top-K history items) against dense target attention, history "
+        "64 to 4096, K = 32 / 64 / 128."),
+    "semantic_ids": (
+        "Semantic IDs: RQ-KMeans, RQ-VAE, CRQ-VAE (HiGR Table 1)",
+        "Issue 4. Collision, concentration and consistency of the three tokenizers on real item text and "
+        "co-occurrence vectors; residual norms per level."),
+    "sequential_reproduction": (
+        "Next-item reproduction: SASRec, BERT4Rec, HSTU",
+        "Issue 3 / 10. Chronological leave-one-out, full ranking over the catalogue."),
+    "serving_load": (
+        "Serving under load",
+        "Issue 8. The real `hgrec serve` on 127.0.0.1 under an async client: latency percentiles and "
+        "requests/s at concurrency 1, 8, 32, dynamic batching on and off; errors must be 0."),
+    "data_pipeline": (
+        "Data pipeline",
+        "Issue 2. Loading, id mapping and sequence building for every dataset, cold and cached."),
+}
+
+# results name -> published figures, each with its protocol (../shared/ANCHORS.md and the papers)
+ANCHORS: dict[str, str] = {
+    "slate_table2": (
+        "HiGR Table 2 (industrial data, 0.025B-parameter models; not the same data, orientation only): impressions "
+        "hit@5 TIGER .1812, HSTU .2281, OneRec .2438, HiGR w/o RL .2641; effective-view NDCG@5 .0406 / .0492 / "
+        ".0589 / .0631."),
+    "slate_quality": (
+        "HiGR Table 2 (industrial data, 0.025B models; orientation only): impressions hit@5 TIGER .1812, HSTU "
+        ".2281, OneRec .2438, HiGR w/o RL .2641. Table 3: every HSD ablation loses against the full model."),
+    "slate_efficiency": "HiGR paper: GSBI more than 5x the slates per minute of OneRec-style beam search, M=5, B=5.",
+    "alignment": (
+        "HiGR Table 4 (industrial data): effective NDCG w/o RL .0753, DPO .0780, SimPO .0766, ORPO .0831."),
+    "ctr": (
+        "HPGR paper (private AppGallery data, not comparable in absolute terms): AUC .8377 full vs .8327 "
+        "pre-training only, +1.50 points over HSTU / MTGR. Public: an HSTU ranker on KuaiRand-27K (a larger "
+        "release than ours) reaches is_click AUC .718 after one epoch."),
+    "semantic_ids": (
+        "HiGR Table 1 (industrial, 3x256): collision RQ-KMeans .2126, RQ-VAE .0298, CRQ-VAE .0237. Published "
+        "index files, Scientific 4x256: RQ-VAE 12.75 %, RQ-KMeans 20.1 %; Beauty: RQ-VAE 4.97 %, RQ-KMeans 13.0 %."),
+    "sequential_reproduction": (
+        "Amazon 2014 5-core, leave-one-out, full ranking (R@5 / N@5 / R@10 / N@10). Beauty: SASRec BCE (TIGER "
+        "paper) .0387 / .0249 / .0605 / .0318; TIGER .0454 / .0321 / .0648 / .0384; SASRec full-softmax CE "
+        "(public reproduction) .0601 / .0420 / .0859 / .0503; RPG .0550 / .0381 / .0809 / .0464. Toys: SASRec "
+        "BCE .0463 / .0306 / .0675 / .0374; TIGER .0521 / .0371 / .0712 / .0432; RPG .0592 / .0401 / .0869 / .0490."),
+}
+
+HEADLINE = "slate_table2"  # the README shows this benchmark's summary
+
+
+def load_results(results_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """name -> results document, for every JSON file in `results_dir`."""
+    return {p.stem: json.loads(p.read_text()) for p in sorted(Path(results_dir).glob("*.json"))}
+
+
+def _order(names: Iterable[str]) -> list[str]:
+    names = list(names)
+    return [n for n in SECTIONS if n in names] + sorted(n for n in names if n not in SECTIONS)
+
+
+def aggregate(rows: list[dict[str, Any]]) -> str:
+    """One Markdown row per (dataset, model, variant, truth): metrics as mean ± std over the seeds, timings as
+    the median; the last column is the number of seeds."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["model"], r["variant"], r.get("truth", "")), []).append(r)
+    truth = any(r.get("truth") for r in rows)
+    mkeys, tkeys = [], []
+    for r in rows:
+        mkeys += [k for k in r["metrics"] if k not in mkeys]
+        tkeys += [k for k in r.get("timing", {}) if k not in tkeys]
+    head = ["dataset", "model", "variant"] + (["truth"] if truth else []) + mkeys + [f"{k} (median)" for k in tkeys] + ["seeds"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (dataset, model, variant, tr), rs in groups.items():
+        cells = [dataset, model, variant] + ([tr] if truth else [])
+        for k in mkeys:
+            vals = [r["metrics"][k] for r in rs if k in r["metrics"]]
+            cells.append("" if not vals else _fmt(float(vals[0])) if len(vals) == 1 else
+                         f"{_fmt(float(statistics.mean(vals)))} ± {_fmt(float(statistics.stdev(vals)))}")
+        for k in tkeys:
+            vals = [r["timing"][k] for r in rs if k in r.get("timing", {})]
+            cells.append(_fmt(float(statistics.median(vals))) if vals else "")
+        cells.append(str(len({r["seed"] for r in rs})))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def _machine(m: dict[str, Any]) -> str:
+    return f"{m.get('cpu')}, {m.get('cores')} cores, GPU: {m.get('gpu') or 'none'}, torch {m.get('torch')}"
+
+
+def render_section(name: str, doc: dict[str, Any], plots: list[str]) -> str:
+    title, what = SECTIONS.get(name, (name, ""))
+    lines = [f"## {title}", "", f"`benchmarks/results/{name}.json`" + (f" — {what}" if what else ""), "",
+             f"- reproduce: `{doc['command']}`",
+             f"- measured: {doc['created']}, commit `{doc['git_commit']}`, on {_machine(doc['machine'])}"]
+    if name in ANCHORS:
+        lines.append(f"- published figures: {ANCHORS[name]}")
+    if doc.get("notes"):
+        lines += ["", doc["notes"].strip()]
+    for plot in plots:
+        lines += ["", f"![{Path(plot).stem}]({plot})"]
+    lines += ["", "<details><summary>Every row, averaged over seeds</summary>", "", aggregate(doc["rows"]), "",
+              "</details>"]
+    return "\n".join(lines)
+
+
+def render_report(results_dir: str | Path, plot_prefix: str = "../benchmarks/results/") -> str:
+    """docs/results.md from the results folder; `plot_prefix` makes the PNG links relative to docs/."""
+    results_dir = Path(results_dir)
+    docs = load_results(results_dir)
+    names = _order(docs)
+    pngs = sorted(p.name for p in results_dir.glob("*.png"))
+    lines = ["# Results", "",
+             "Generated by `python benchmarks/report.py` from `benchmarks/results/*.json`; do not edit by hand "
+             "(a test checks that this page matches the JSON files). Each section names the command that "
+             "reproduces it and the machine it ran on; published figures stand beside ours with their protocol. "
+             "Figures marked *Partial* come from a benchmark that was still running when it wrote its file.", ""]
+    lines += [f"- [{SECTIONS.get(n, (n, ''))[0]}](#{_anchor(SECTIONS.get(n, (n, ''))[0])})" for n in names]
+    for n in names:
+        own = [p for p in pngs if p.startswith(n) and not any(p.startswith(o) and len(o) > len(n) for o in names)]
+        lines += ["", render_section(n, docs[n], [plot_prefix + p for p in own])]
+    return "\n".join(lines) + "\n"
+
+
+def _anchor(title: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to hyphens."""
+    keep = "".join(c for c in title.lower() if c.isalnum() or c in " -_")
+    return keep.replace(" ", "-")
+
+
+def render_headline(results_dir: str | Path) -> str:
+    """The README's headline block: the headline benchmark's summary (or a pointer if it is not measured yet)."""
+    path = Path(results_dir) / f"{HEADLINE}.json"
+    if not path.exists():
+        return f"*{SECTIONS[HEADLINE][0]}: not measured yet* — see [docs/results.md](docs/results.md)."
+    doc = json.loads(path.read_text())
+    return "\n".join([f"**{SECTIONS[HEADLINE][0]}** (`{doc['command']}`; {_machine(doc['machine'])}; every "
+                      "benchmark in [docs/results.md](docs/results.md)):", "", doc.get("notes", "").strip()
+                      or aggregate(doc["rows"])])
+
+
+START, END = "<!-- results:headline:start -->", "<!-- results:headline:end -->"
+
+
+def replace_block(text: str, block: str) -> str:
+    """`text` with the part between the headline markers replaced by `block`."""
+    if START not in text or END not in text:
+        raise ValueError(f"the README has no {START} ... {END} block")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    return f"{head}{START}\n{block}\n{END}{tail}"
