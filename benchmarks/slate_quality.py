@@ -54,6 +54,7 @@ from hgrec.utils.results import write_results  # noqa: E402
 MODELS = ["sasrec", "bert4rec", "hstu", "tiger", "onerec", "higr"]
 TABLE2 = ["listcvae", "bert4rec", "sasrec", "tiger", "hstu", "onerec", "higr"]  # + higr_orpo (--orpo)
 RUN_ONLY = {"overwrite", "progress", "tensorboard", "num_threads", "device", "out_dir", "run_name"}
+CTR_ONLY = {"label", "session_gap_min"}
 SWEEP = [1, 2, 3, 4, 5, 10]
 ABLATIONS = {
     "mean_pooling": ["model.pooling=mean"],
@@ -104,19 +105,19 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
 
 
 def _same_run(cfg, run_dir: Path) -> dict | None:
-    """metrics.json of a finished run made with cfg's model / data / trainer / alignment settings, else None."""
+    """metrics.json of a finished run made with cfg's model / data / trainer / alignment settings, else None.
+    Where the run was made, not how (RUN_ONLY), and the CTR-only data fields (CTR_ONLY: slate models never
+    read them; their defaults changed once) do not count."""
     path = run_dir / "metrics.json"
-    if not path.exists():
+    if not path.exists() or not (run_dir / "config.json").exists():
         return None
     done = json.loads(path.read_text())
-    if "test" not in done or "run_config" not in done:
-        return None
-    theirs, mine = done["run_config"], cfg.to_dict()
-    for part in ("trainer",):
-        theirs, mine = dict(theirs), dict(mine)
-        theirs[part] = {k: v for k, v in theirs[part].items() if k not in RUN_ONLY}
-        mine[part] = {k: v for k, v in mine[part].items() if k not in RUN_ONLY}
-    return done if theirs == mine else None
+    theirs = json.loads((run_dir / "config.json").read_text()).get("run_config", {})
+    mine = json.loads(json.dumps(cfg.to_dict()))  # tuples -> lists, as in the file
+    for part, skip in (("trainer", RUN_ONLY), ("data", CTR_ONLY)):
+        theirs[part] = {k: v for k, v in theirs.get(part, {}).items() if k not in skip}
+        mine[part] = {k: v for k, v in mine.get(part, {}).items() if k not in skip}
+    return done if "test" in done and theirs == mine else None
 
 
 def run_one(dataset, model, seed, args, sids, extra=(), variant="default"):
