@@ -77,7 +77,10 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="*", default=["kuairand-pure", "ml-100k"])
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     ap.add_argument("--only", nargs="*", default=RUNS, help="model:variant pairs (default: all)")
-    ap.add_argument("--labels", nargs="*", default=None, help="restrict labels (clicked, effective)")
+    ap.add_argument("--labels", nargs="*", default=None,
+                    help="restrict labels: clicked / effective, or dataset:label (kuairand-pure:clicked)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="epoch cap of the fine-tuning and baseline runs (pre-training keeps its config's)")
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-bench-runs/ctr"))
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--predictions-dir", type=Path, default=None)
@@ -92,6 +95,8 @@ def main() -> None:
     rows, stats = [], {}
     for dataset in args.datasets:
         cdir = ROOT / "configs" / CONFIG_DIR[dataset]
+        if not args.collect or dataset not in stats:
+            stats[dataset] = dataset_session_stats(dataset, None if dataset == "sample" else args.data / dataset)
         base = [f"data.dataset={dataset}", f"trainer.out_dir={args.out_dir}", "trainer.progress=false",
                 "trainer.overwrite=true"]
         if dataset != "sample":
@@ -111,7 +116,7 @@ def main() -> None:
                     print(json.dumps({"pretrain": name, "test": {k: round(v, 4) for k, v in res["test"].items()}}),
                           flush=True)
             for label in LABELS[dataset]:
-                if args.labels and label not in args.labels:
+                if args.labels and label not in args.labels and f"{dataset}:{label}" not in args.labels:
                     continue
                 for run in args.only:
                     model, variant = run.split(":")
@@ -122,7 +127,8 @@ def main() -> None:
                         extra += VARIANT_OVERRIDES[variant]
                         if variant != "no_pretrain":
                             extra.append(f"model.pretrained={pretrained[variant != 'no_sem']}")
-                    res, cfg, wall = _run(cdir / f"{config}.yaml", base + extra + args.overrides, args.collect)
+                    cap = [f"trainer.epochs={args.epochs}"] if args.epochs else []
+                    res, cfg, wall = _run(cdir / f"{config}.yaml", base + extra + cap + args.overrides, args.collect)
                     if res is None:
                         continue
                     test = res["test"]
@@ -142,6 +148,7 @@ def main() -> None:
                     rows.append(row)
                     print(json.dumps({k: row[k] for k in ("dataset", "truth", "model", "variant", "seed", "metrics")}),
                           flush=True)
+                    save(rows, stats, args, done=False)
                     if args.predictions_dir:
                         from hgrec.evaluation.load import load_for_eval
 
@@ -149,20 +156,34 @@ def main() -> None:
                         args.predictions_dir.mkdir(parents=True, exist_ok=True)
                         task.evaluate(m, "test", batch_size=4096,
                                       predictions=str(args.predictions_dir / f"{name}.parquet"))
-            if dataset not in stats:
-                stats[dataset] = dataset_session_stats(dataset, None if dataset == "sample" else args.data / dataset)
     if not rows:
         raise SystemExit("no finished runs")
-    notes = ("CTR on every exposure, global temporal split 80/10/10, early stopping on validation AUC; test "
-             "AUC / GAUC (per-user, impression-weighted) / log loss. truth = the label predicted (clicked = "
-             "KuaiRand is_click; effective = long_view, or rating >= 4 on ML-100K). HPGR variants: default = MIM "
+    save(rows, stats, args, done=True)
+
+
+def save(rows: list[dict], stats: dict, args, done: bool) -> None:
+    """Written after every run, so a killed benchmark keeps what it measured (marked partial)."""
+    summary = summarise(rows)
+    table = ["| dataset | label | model | variant | AUC | GAUC | log loss | seeds |", "|---|---|---|---|---|---|---|---|"]
+    for s in summary:
+        cell = (lambda k: f"{s[k]:.4f}" + (f" ± {s[k + '_std']:.4f}" if s["seeds"] > 1 else ""))
+        table.append(f"| {s['dataset']} | {s['truth']} | {s['model']} | {s['variant']} | {cell('auc')} | "
+                     f"{cell('gauc')} | {cell('logloss')} | {s['seeds']} |")
+    sess = ["| dataset | " + " | ".join(k for k in next(iter(stats.values()))) + " |"] if stats else []
+    if stats:
+        sess.append("|---" * (1 + len(next(iter(stats.values())))) + "|")
+        sess += [f"| {d} | " + " | ".join(str(v) for v in st.values()) + " |" for d, st in stats.items()]
+    notes = (("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") +
+             "CTR on every exposure, global temporal split 80/10/10, early stopping on validation AUC; test "
+             "AUC / GAUC (per-user, impression-weighted) / log loss. label = clicked (KuaiRand is_click) or "
+             "effective (long_view, or rating >= 4 on ML-100K). HPGR variants: default = MIM "
              "pre-training + PGSA; no_pretrain; dense = w/o PGSA (the paper's 'pre-training alone'); no_sem = "
-             "w/o SEM. The paper's figures (0.8377 vs 0.8327 AUC, +1.50 points over HSTU/MTGR) are on private "
-             "data: see `reference`. Session statistics per dataset: `session_stats` (KuaiRand-Pure sessions "
-             "hold 1.2 exposures on average, which leaves SEM and PGSA little structure to exploit). "
-             "Summary (mean and std over seeds): `summary`.")
+             f"w/o SEM. Fine-tuning / baseline epoch cap: {args.epochs or 'the configs'}; pre-training: the "
+             "config's. The paper's figures (0.8377 vs 0.8327 AUC, +1.50 points over HSTU/MTGR) are on private "
+             "data: see `reference`.\n\n" + "\n".join(table) +
+             ("\n\nSession statistics (the history features of the CTR samples):\n\n" + "\n".join(sess) if sess else ""))
     write_results("ctr", rows, out_dir=args.results, notes=notes,
-                  extra={"reference": REFERENCE, "session_stats": stats, "summary": summarise(rows)},
+                  extra={"reference": REFERENCE, "session_stats": stats, "summary": summary},
                   command="python benchmarks/ctr.py " + " ".join(sys.argv[1:]))
 
 
