@@ -10,7 +10,8 @@
 HiGR without alignment, HiGR with ORPO), both truth sets, mean ± std over the seeds; the results
 file is benchmarks/results/slate_table2.json. `--orpo` post-trains every default HiGR run with
 configs/align/<dataset>/orpo.yaml (`hgrec align`, alignment.init = that run's best checkpoint, same
-seed) and reports it as the row `higr_orpo`. `--reuse` takes a run whose folder already holds a
+seed) and reports it as the row `higr_orpo`. `--sid-method random --variant random_ids --models higr tiger --name slate_quality_random_ids` is the
+random-ID control (same code shape, no semantics). `--reuse` takes a run whose folder already holds a
 metrics.json written under the same model / data / trainer settings instead of training it again
 (the timings are then the original run's).
 
@@ -66,16 +67,18 @@ KEYS = ["hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@
         "diversity@5", "coverage@5"]
 
 
-def semantic_ids(dataset: str, data: Path, out: Path, sources: list[str] | None = None) -> str:
+def semantic_ids(dataset: str, data: Path, out: Path, sources: list[str] | None = None, method: str | None = None) -> str:
     """CRQ-VAE codes from configs/<dataset>/crq_vae.yaml (seed 0), made on first use; `sources`
-    replaces the config's item-vector sources (e.g. text + collab for the tokenizer ablation)."""
+    replaces the config's item-vector sources (e.g. text + collab for the tokenizer ablation), `method`
+    its tokenizer (e.g. random: the random-ID control)."""
     if sources:
         out = out.with_name(out.name + "-" + "-".join(sources))
-    path = out / f"{dataset}-crq_vae-s0" / "codes.parquet"
+    path = out / f"{dataset}-{method or 'crq_vae'}-s0" / "codes.parquet"
     if not path.exists():
         from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
 
         over = [f"items.sources=[{','.join(sources)}]"] if sources else []
+        over += [f"tokenizer.method={method}"] if method else []
         run = load_tokenize_config(ROOT / "configs" / dataset / "crq_vae.yaml",
                                    [f"data.root={data / dataset}", f"out_dir={out}", *over])
         print("tokenizing", dataset, {k: round(v, 4) for k, v in tokenize(run, log=lambda s: None).items()
@@ -162,6 +165,7 @@ def main() -> None:
     ap.add_argument("--name", default="slate_quality", help="results file name (benchmarks/results/<name>.json)")
     ap.add_argument("--sid-sources", nargs="*", help="item-vector sources of the semantic IDs (default: the "
                     "tokenize config's), e.g. text collab")
+    ap.add_argument("--sid-method", help="tokenizer of the semantic IDs (default crq_vae; random: the random-ID control)")
     ap.add_argument("--variant", default="default", help="label of the model runs in the results")
     ap.add_argument("--table", type=int, choices=[2], help="2: HiGR's Table 2 (eight rows, both truth sets)")
     ap.add_argument("--orpo", action="store_true", help="also post-train each default HiGR run with ORPO")
@@ -225,7 +229,7 @@ def main() -> None:
 
     sids, table_runs = {}, {}
     for dataset in args.datasets:
-        sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources)
+        sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources, args.sid_method)
         # the popularity floor on the very same test slates
         cfg = load_config(ROOT / "configs" / "slates" / dataset / "higr.yaml", [f"data.root={args.data / dataset}",
                                                                      f"data.semantic_ids={sids[dataset]}"])

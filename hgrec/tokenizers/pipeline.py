@@ -8,6 +8,8 @@
 
 Writes `<out_dir>/<dataset>-<method>-s<seed>/codes.parquet` (item_id = the source's id, item = dense id,
 code = the D-level tuple, sid = the unique code with the disambiguation level) and `metrics.json`.
+`method: random` draws every level uniformly from the codebook (seeded), ignoring the item vectors: the
+same shape of ID with no semantics, the control that shows what the semantic structure is worth.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from hgrec.tokenizers.rq_kmeans import RQKMeans, RQKMeansConfig
 from hgrec.tokenizers.rqvae import RQVAEConfig, fit_rqvae
 from hgrec.utils.atomic import atomic_path, atomic_write_text
 
-METHODS = ("rq_kmeans", "rq_vae", "crq_vae")
+METHODS = ("rq_kmeans", "rq_vae", "crq_vae", "random")  # random: the "random ID" ablation (TIGER §4.3)
 
 
 @dataclasses.dataclass
@@ -102,7 +104,11 @@ def tokenize(run: TokenizeRun, log=print) -> dict:
         log(f"codebook_size {t.codebook_size} -> {K}: the catalogue has only {len(vectors)} items")
     sem_pairs = neighbour_pairs(vectors, t.neighbour_threshold)
     t0 = time.perf_counter()
-    if t.method == "rq_kmeans":
+    if t.method == "random":  # no semantics: D independent uniform digits per item
+        codes = np.random.default_rng(t.seed).integers(0, K, size=(len(vectors), t.levels))
+        norms = np.zeros((len(vectors), t.levels), dtype=np.float32)
+        recon = None  # nothing is reconstructed
+    elif t.method == "rq_kmeans":
         rq = RQKMeans(RQKMeansConfig(t.levels, K, t.niter, t.seed)).fit(vectors)
         codes, norms = rq.encode(vectors)
         recon = float(np.mean(np.sum((rq.reconstruct(codes) - vectors) ** 2, 1)))
