@@ -13,7 +13,7 @@ configs/align/<dataset>/orpo.yaml (`hgrec align`, alignment.init = that run's be
 seed) and reports it as the row `higr_orpo`. `--sid-method random --variant random_ids --models higr tiger --name slate_quality_random_ids` is the
 random-ID control (same code shape, no semantics). `--reuse` takes a run whose folder already holds a
 metrics.json written under the same model / data / trainer settings instead of training it again
-(the timings are then the original run's).
+(the timings are then the original run's); `--collect` trains nothing and writes the finished runs only.
 
 Every model is trained by the same Trainer on the same slate samples (configs/slates/<dataset>/<model>.yaml:
 same d_model and total layers; `every_item` training samples; early stopping on validation
@@ -136,8 +136,10 @@ def run_one(dataset, model, seed, args, sids, extra=(), variant="default"):
         cfg = load_config(ROOT / "configs" / "slates" / dataset / f"{model}.yaml",
                           [*common, f"trainer.epochs={args.epochs}", *extra])
     run_dir = Path(cfg.trainer.out_dir) / cfg.trainer.run_name
-    if args.reuse and (done := _same_run(cfg, run_dir)) is not None:
+    if (args.reuse or args.collect) and (done := _same_run(cfg, run_dir)) is not None:
         return cfg, done, float(done.get("train_seconds", float("nan"))), True
+    if args.collect:
+        return cfg, None, float("nan"), False
     t0 = time.perf_counter()
     if model == "higr_orpo":
         from hgrec.align import align
@@ -170,6 +172,7 @@ def main() -> None:
     ap.add_argument("--table", type=int, choices=[2], help="2: HiGR's Table 2 (eight rows, both truth sets)")
     ap.add_argument("--orpo", action="store_true", help="also post-train each default HiGR run with ORPO")
     ap.add_argument("--reuse", action="store_true", help="pick up finished runs with the same settings")
+    ap.add_argument("--collect", action="store_true", help="train nothing: the results of the finished runs only")
     args = ap.parse_args()
     if args.table == 2:
         args.orpo = True
@@ -255,6 +258,9 @@ def main() -> None:
             table_runs[dataset, model, variant] = []
             table.append((dataset, model, variant, table_runs[dataset, model, variant]))
         cfg, result, seconds, reused = run_one(dataset, model, seed, args, sids[dataset], over, variant)
+        if result is None:  # --collect and the run is not there
+            print("not run yet:", dataset, model, variant, seed, flush=True)
+            continue
         test = result["test"]
         sweep = args.sweep and model in ("higr", "onerec") and variant == args.variant and seed == args.seeds[0]
         if args.predictions_dir or sweep:  # the best validation weights, as the trainer tested them

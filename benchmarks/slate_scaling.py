@@ -87,6 +87,7 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-slates"))
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--reuse", action="store_true", help="pick up finished runs with the same settings")
+    ap.add_argument("--collect", action="store_true", help="train nothing: the results of the finished runs only")
     args = ap.parse_args()
     sids = semantic_ids(args.dataset, args.data, args.out_dir / "tokenize")
     rows, lines = [], []
@@ -97,6 +98,8 @@ def main() -> None:
                 variant = "default" if probe.model.d_model == width else f"d{width}"
                 over = [] if variant == "default" else [f"model.d_model={width}", f"model.d_ff={4 * width}"]
                 cfg, result, seconds, reused = run_one(args.dataset, model, seed, args, sids, over, variant)
+                if result is None:  # --collect and the run is not there
+                    continue
                 run_dir = Path(cfg.trainer.out_dir) / cfg.trainer.run_name
                 test, params = result["test"], int(result["params"])
                 gflops = flops_per_slate(run_dir) / 1e9
