@@ -42,7 +42,7 @@ KEYS = ["hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@
 def flops_per_slate(run_dir: Path, users: int = 8) -> float:
     """Inference FLOPs of one slate (GSBI / beam search, M=5, the config's beam) of the run's best model."""
     cfg, task, model = load_for_eval(run_dir / "best")
-    model.eval()
+    model.eval().requires_grad_(False)  # inference only (what the FLOP counter's module tracker expects)
     ss = task.data.test
     batch = {"history": torch.from_numpy(ss.history[:users]), "history_ts": torch.from_numpy(ss.history_ts[:users])}
     if task.data.user_features is not None:
@@ -109,7 +109,7 @@ def main() -> None:
                     rows.append({"dataset": args.dataset, "model": model, "variant": f"d{width}", "seed": seed,
                                  "truth": truth, "config": config,
                                  "metrics": {k[len(prefix):]: round(float(test[k]), 5) for k in KEYS
-                                             if k.startswith(prefix) == bool(prefix) and k in test}
+                                             if k in test and (k.startswith(prefix) if prefix else "/" not in k)}
                                  | {"params": params, "gflops_per_slate": round(gflops, 4)},
                                  "timing": {"train_s": round(seconds, 1)}})
                 lines.append(f"| {model} | {width} | {params:,} | {gflops:.3f} | {test['ndcg@5']:.4f} | "
