@@ -222,7 +222,9 @@ def main() -> None:
                     + " |")
         if done and sweep:
             plot_sweep(sweep, args.results / "slate_quality_sweep.png")
-        notes = ("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") + (
+        collected = ("Collected (`--collect`) from the finished runs: the `seeds` column says how many seeds each "
+                     "row holds; missing runs: " + (", ".join(missing) or "none") + ".\n\n") if args.collect else ""
+        notes = ("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") + collected + (
             f"Seeds {args.seeds}; M=5, B=5; epoch cap {args.epochs}, early stopping on validation NDCG@5 "
             "(patience in the configs). Effective views = hit/recall/NDCG; impressions = 'imp.'. "
             "Published (HiGR Table 2, industrial data, 0.025B models): impressions hit@5 TIGER .1812, HSTU .2281, "
@@ -230,7 +232,7 @@ def main() -> None:
         write_results(args.name, rows, out_dir=args.results, notes=notes,
                       command="python benchmarks/slate_quality.py " + " ".join(sys.argv[1:]))
 
-    sids, table_runs = {}, {}
+    sids, table_runs, missing = {}, {}, []
     for dataset in args.datasets:
         sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources, args.sid_method)
         # the popularity floor on the very same test slates
@@ -260,6 +262,7 @@ def main() -> None:
         cfg, result, seconds, reused = run_one(dataset, model, seed, args, sids[dataset], over, variant)
         if result is None:  # --collect and the run is not there
             print("not run yet:", dataset, model, variant, seed, flush=True)
+            missing.append(f"{dataset} {model} seed {seed}")
             continue
         test = result["test"]
         sweep = args.sweep and model in ("higr", "onerec") and variant == args.variant and seed == args.seeds[0]
