@@ -1,6 +1,6 @@
 """Model-size scaling (HiGR Table 2's 0.025B vs 0.1B rows): HiGR and OneRec-style at several widths.
 
-    python benchmarks/slate_scaling.py [--dataset kuairand-pure] [--models higr onerec] [--widths 64 128 256]
+    python benchmarks/slate_scaling.py [--dataset kuairand-pure] [--models higr onerec] [--widths 32 64 128]
                                        [--seeds 0] [--epochs 4] [--reuse]
 
 Each size is the slate config (configs/slates/<dataset>/<model>.yaml: same depth for every size —
@@ -68,7 +68,11 @@ def plot(rows: list[dict], path: Path) -> None:
         xs = sorted(pts)
         ax.errorbar(xs, [statistics.mean(pts[x]) for x in xs],
                     yerr=[statistics.stdev(pts[x]) if len(pts[x]) > 1 else 0 for x in xs], marker="o", label=model)
-    ax.set(xscale="log", xlabel="parameters", ylabel="test NDCG@5 (effective views)", title=rows[0]["dataset"])
+    ax.set(xscale="log", xlabel="parameters (millions)", ylabel="test NDCG@5 (effective views)", title=rows[0]["dataset"])
+    # label only the measured sizes: log-axis minor labels overlap at this width
+    ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator(sorted({r["config"]["params"] for r in rows})))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:.2g}"))
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.legend()
     fig.tight_layout()
     tmp = path.with_suffix(".tmp.png")
@@ -81,7 +85,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--dataset", default="kuairand-pure")
     ap.add_argument("--models", nargs="*", default=["higr", "onerec"], choices=["higr", "onerec", "tiger"])
-    ap.add_argument("--widths", nargs="*", type=int, default=[64, 128, 256])
+    ap.add_argument("--widths", nargs="*", type=int, default=[32, 64, 128])
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--epochs", type=int, default=4, help="epoch cap, the same for every size")
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-slates"))

@@ -69,3 +69,17 @@ def test_docs_results_and_readme_are_up_to_date_with_the_json_files():
     readme = (ROOT / "README.md").read_text()
     assert replace_block(readme, render_headline(results)) == readme, \
         "README's headline block is out of date: run python benchmarks/report.py"
+
+
+def test_verdict_names_the_models_that_beat_higr_and_by_how_much():
+    from hgrec.utils.report import verdict
+
+    def row(model, seed, ndcg, truth="effective", variant="default"):
+        return {"dataset": "d", "model": model, "variant": variant, "seed": seed, "truth": truth,
+                "metrics": {"ndcg@5": ndcg}}
+
+    rows = [row("higr", 0, 0.10), row("higr", 1, 0.12), row("sasrec", 0, 0.165), row("tiger", 0, 0.08),
+            row("higr_orpo", 0, 0.5), row("higr", 0, 0.9, variant="d256"), row("sasrec", 0, 0.01, truth="impressions")]
+    assert verdict(rows) == "- d: higr ndcg@5 0.11; does not beat sasrec (+50%); beats tiger"
+    assert verdict([row("higr", 0, 0.2), row("tiger", 0, 0.1)]) == "- d: higr ndcg@5 0.2; beats every baseline"
+    assert verdict([row("sasrec", 0, 0.2)]) == ""
