@@ -271,6 +271,21 @@ def _semantic_ids(args, init: Path, configs: Path) -> str:
     return str(path)
 
 
+def _previous_runs(path: Path, dataset: str) -> dict[tuple[str, int], dict]:
+    """(variant, seed) -> the job output that made the rows of an earlier results file (`--reuse`)."""
+    if not path.exists():
+        return {}
+    out: dict[tuple[str, int], dict] = {}
+    for r in json.loads(path.read_text())["rows"]:
+        if r["dataset"] != dataset:
+            continue
+        o = out.setdefault((r["variant"], r["seed"]), {"metrics": {}, "timing": r.get("timing", {}),
+                                                        "config": r.get("config", {})})
+        prefix = "" if r["truth"] == "effective" else "impressions/"
+        o["metrics"].update({prefix + k: v for k, v in r["metrics"].items()})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--job", help=argparse.SUPPRESS)
@@ -288,6 +303,8 @@ def main() -> None:
     ap.add_argument("--pretrain-config", default=None, help="default configs/slates/<dataset>/higr.yaml")
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-align"))
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--reuse", action="store_true",
+                    help="keep the (variant, seed) runs already in the results file for this dataset; run the rest")
     args = ap.parse_args()
     if args.job:
         print("RESULT " + json.dumps(run_job(json.loads(args.job))), flush=True)
@@ -342,7 +359,21 @@ def main() -> None:
 
         write_results("alignment", rows, out_dir=args.results, notes=notes, command=command)
 
+    done_before = _previous_runs(args.results / "alignment.json", args.dataset) if args.reuse else {}
+
+    def reuse(variant, seed) -> bool:
+        if (variant, seed) not in done_before:
+            return False
+        add(variant, seed, done_before[variant, seed])
+        print(seed, variant, "reused from", args.results / "alignment.json", flush=True)
+        return True
+
     for seed in args.seeds:
+        if all((v, seed) in done_before for v in ["no_rl", *variants] if v != "no_rl" or "no_rl" in args.methods):
+            for v in ["no_rl", *variants]:
+                if v != "no_rl" or "no_rl" in args.methods:
+                    reuse(v, seed)
+            continue
         init = Path(args.init.format(seed=seed, dataset=args.dataset))
         sids = _semantic_ids(args, init, configs)
         if not (init / "config.json").exists():
@@ -359,13 +390,15 @@ def main() -> None:
         # the post-training runs describe the pre-trained model: copy its model section
         meta = json.loads((init / "config.json").read_text())["run_config"]
         model_over = [f"model.{k}={json.dumps(v)}" for k, v in meta["model"].items() if k not in ("name", "dropout")]
-        if "no_rl" in args.methods:
+        if "no_rl" in args.methods and not reuse("no_rl", seed):
             out = _subprocess({"kind": "evaluate", "init": str(init), "root": root})
             add("no_rl", seed, out)
             print(seed, "no_rl", {k: round(out["metrics"][k], 4) for k in ("ndcg@5", "order_ndcg@5", "pref_acc")},
                   flush=True)
             save(done=False)
         for variant, (method, over) in variants.items():
+            if reuse(variant, seed):
+                continue
             overrides = [f"data.semantic_ids={sids}", f"alignment.init={init}", f"trainer.seed={seed}",
                          f"trainer.out_dir={args.out_dir / 'runs'}",
                          f"trainer.run_name={args.dataset}-{variant}-s{seed}",
