@@ -134,9 +134,8 @@ def verdict(rows: list[dict[str, Any]], subject: str = "higr", metric: str = "nd
         others = {k: v for k, v in by.items() if not k[0].startswith(subject) and k[1] == "default"}
         if own is None or not others or own <= 0:
             continue
-        name = lambda k: k[0]  # noqa: E731
-        above = sorted(((v / own - 1, name(k)) for k, v in others.items() if v > own), reverse=True)
-        below = sorted(name(k) for k, v in others.items() if v <= own)
+        above = sorted(((v / own - 1, k[0]) for k, v in others.items() if v > own), reverse=True)
+        below = sorted(k[0] for k, v in others.items() if v <= own)
         text = f"{ds}: {subject} {metric} {_fmt(own)}; "
         text += ("does not beat " + ", ".join(f"{m} (+{g:.0%})" for g, m in above)) if above else "beats every baseline"
         if above and below:
