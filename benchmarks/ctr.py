@@ -1,7 +1,7 @@
 """CTR benchmark: HPGR (+ ablations) against HSTU-CTR, MTGR-style and DIN on KuaiRand-Pure and ML-100K.
 
     python benchmarks/ctr.py [--data ../shared/data] [--datasets kuairand-pure ml-100k] [--seeds 0 1 2]
-                             [--only hpgr:default mtgr:default ...] [--collect] [key.path=value ...]
+                             [--only hpgr:default mtgr:default ...] [--collect | --reuse] [key.path=value ...]
     python benchmarks/ctr.py --smoke --results /tmp/ctr-smoke   # seconds: embedded sample, tiny models
 
 Protocol (docs/hpgr.md): every exposure is a sample (candidate = the exposed item, history = the user's
@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hgrec.train import train  # noqa: E402
+from hgrec.training.checkpoint import finished_run  # noqa: E402
 from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
 
@@ -58,9 +59,12 @@ SMOKE = ["model.d_model=16", "model.d_ff=32", "trainer.epochs=1", "trainer.max_s
          "trainer.tensorboard=false", "trainer.warmup_steps=1"]
 
 
-def _run(cfg_path: Path, overrides: list[str], collect: bool) -> tuple[dict | None, object, float]:
+def _run(cfg_path: Path, overrides: list[str], collect: bool, reuse: bool = False) -> tuple[dict | None, object, float]:
     cfg = load_config(cfg_path, overrides)
     run_dir = Path(cfg.trainer.out_dir) / cfg.trainer.run_name
+    if reuse and (done := finished_run(cfg, run_dir)) is not None:
+        print(f"reused: {run_dir}", flush=True)
+        return done, cfg, float("nan")
     if collect:
         if not (run_dir / "metrics.json").exists():
             print(f"skip: {run_dir}/metrics.json not found", flush=True)
@@ -85,6 +89,8 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--predictions-dir", type=Path, default=None)
     ap.add_argument("--collect", action="store_true", help="do not train: rows from finished runs in --out-dir")
+    ap.add_argument("--reuse", action="store_true",
+                    help="pick up runs in --out-dir that finished with the same settings; train the others")
     ap.add_argument("--smoke", action="store_true",
                     help="embedded sample, tiny models, a few steps (a check, not a result)")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
@@ -110,7 +116,7 @@ def main() -> None:
                 name = f"{dataset}-hpgr-pretrain{'' if sem else '-nosem'}-s{seed}"
                 res, _, wall = _run(cdir / "hpgr_pretrain.yaml", base + [
                     f"trainer.seed={seed}", f"trainer.run_name={name}", f"model.sem={str(sem).lower()}",
-                    *args.overrides], args.collect)
+                    *args.overrides], args.collect, args.reuse)
                 pretrained[sem] = checkpoint_of(args.out_dir / name)
                 if res:
                     print(json.dumps({"pretrain": name, "test": {k: round(v, 4) for k, v in res["test"].items()}}),
@@ -128,7 +134,8 @@ def main() -> None:
                         if variant != "no_pretrain":
                             extra.append(f"model.pretrained={pretrained[variant != 'no_sem']}")
                     cap = [f"trainer.epochs={args.epochs}"] if args.epochs else []
-                    res, cfg, wall = _run(cdir / f"{config}.yaml", base + extra + cap + args.overrides, args.collect)
+                    res, cfg, wall = _run(cdir / f"{config}.yaml", base + extra + cap + args.overrides, args.collect,
+                                          args.reuse)
                     if res is None:
                         continue
                     test = res["test"]

@@ -35,7 +35,6 @@ every model on every dataset for the first seed, then the ablations, then the ot
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -49,13 +48,13 @@ sys.path.insert(0, str(ROOT))
 from hgrec.evaluation.load import load_for_eval  # noqa: E402
 from hgrec.evaluation.slates import slate_metrics  # noqa: E402
 from hgrec.train import make_task, train  # noqa: E402
+from hgrec.training.checkpoint import finished_run  # noqa: E402
 from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
 
 MODELS = ["sasrec", "bert4rec", "hstu", "tiger", "onerec", "higr"]
 TABLE2 = ["listcvae", "bert4rec", "sasrec", "tiger", "hstu", "onerec", "higr"]  # + higr_orpo (--orpo)
-RUN_ONLY = {"overwrite", "progress", "tensorboard", "num_threads", "device", "out_dir", "run_name"}
-CTR_ONLY = {"label", "session_gap_min"}
+CTR_ONLY = {"label", "session_gap_min"}  # data fields slate models never read (their defaults changed once)
 SWEEP = [1, 2, 3, 4, 5, 10]
 ABLATIONS = {
     "mean_pooling": ["model.pooling=mean"],
@@ -107,22 +106,6 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
     tmp.replace(path)  # atomic
 
 
-def _same_run(cfg, run_dir: Path) -> dict | None:
-    """metrics.json of a finished run made with cfg's model / data / trainer / alignment settings, else None.
-    Where the run was made, not how (RUN_ONLY), and the CTR-only data fields (CTR_ONLY: slate models never
-    read them; their defaults changed once) do not count."""
-    path = run_dir / "metrics.json"
-    if not path.exists() or not (run_dir / "config.json").exists():
-        return None
-    done = json.loads(path.read_text())
-    theirs = json.loads((run_dir / "config.json").read_text()).get("run_config", {})
-    mine = json.loads(json.dumps(cfg.to_dict()))  # tuples -> lists, as in the file
-    for part, skip in (("trainer", RUN_ONLY), ("data", CTR_ONLY)):
-        theirs[part] = {k: v for k, v in theirs.get(part, {}).items() if k not in skip}
-        mine[part] = {k: v for k, v in mine.get(part, {}).items() if k not in skip}
-    return done if "test" in done and theirs == mine else None
-
-
 def run_one(dataset, model, seed, args, sids, extra=(), variant="default"):
     """Train (or with --reuse, pick up) one run -> (config, result, seconds, reused). model 'higr_orpo' post-trains
     the same seed's default HiGR run with ORPO."""
@@ -136,7 +119,7 @@ def run_one(dataset, model, seed, args, sids, extra=(), variant="default"):
         cfg = load_config(ROOT / "configs" / "slates" / dataset / f"{model}.yaml",
                           [*common, f"trainer.epochs={args.epochs}", *extra])
     run_dir = Path(cfg.trainer.out_dir) / cfg.trainer.run_name
-    if (args.reuse or args.collect) and (done := _same_run(cfg, run_dir)) is not None:
+    if (args.reuse or args.collect) and (done := finished_run(cfg, run_dir, {"data": CTR_ONLY})) is not None:
         return cfg, done, float(done.get("train_seconds", float("nan"))), True
     if args.collect:
         return cfg, None, float("nan"), False

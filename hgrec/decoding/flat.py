@@ -15,11 +15,12 @@ from hgrec.decoding.beam import NEG_INF, dedupe, exhausted
 from hgrec.tokenizers.trie import PrefixTrie
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def flat_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, exclude_history: bool = False,
                 use_cache: bool = True) -> torch.Tensor:
     """-> (R, slate_len) item ids of the best hypothesis (beam=1: greedy)."""
-    model.eval()
+    if model.training:  # eval() walks every submodule: not on every serving call
+        model.eval()
     C, C_pad = model.encode_context(batch)
     R, W, D = C.shape[0], beam, trie.depth
     device = C.device

@@ -23,14 +23,15 @@ from hgrec.decoding.beam import item_beam_search
 from hgrec.tokenizers.trie import PrefixTrie
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int = 5, beam: int = 5,
          exclude_history: bool = False, use_cache: bool = True, return_scores: bool = False):
     """-> (R, slate_len) item ids, distinct within each row (0 only if the catalogue runs out);
     with `return_scores`, also (R, slate_len) log P(item_m | i_hat_m) of each chosen item (its beam's score)."""
     if slate_len < 1 or beam < 1:
         raise ValueError(f"slate_len and beam must be >= 1, got {slate_len}, {beam}")
-    model.eval()
+    if model.training:  # eval() walks every submodule: not on every serving call
+        model.eval()
     C, C_pad = model.encode_context(batch)
     R = C.shape[0]
     planner_caches = model.planner.new_caches() if use_cache else None

@@ -44,7 +44,7 @@ def slate_generator(model, trie: PrefixTrie | None, slate_len: int, beam: int = 
             return (items, torch.full(items.shape, math.nan, device=items.device)) if with_scores else items
         return flat
     if hasattr(model, "score_all"):
-        @torch.no_grad()
+        @torch.inference_mode()
         def top(batch):
             model.eval()
             scores = model.score_all(batch["history"], batch.get("history_ts")).float()
@@ -59,11 +59,12 @@ def slate_generator(model, trie: PrefixTrie | None, slate_len: int, beam: int = 
     raise TypeError(f"{name} cannot generate slates")
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def tiger_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, exclude_history: bool = False,
                  use_cache: bool = True, return_scores: bool = False):
     """The top-L beams of one trie-constrained beam search of width max(B, L) from TIGER's BOS."""
-    model.eval()
+    if model.training:  # eval() walks every submodule: not on every serving call
+        model.eval()
     width = max(beam, slate_len)
     C, C_pad = model.encode_context(batch)
     R = C.shape[0]

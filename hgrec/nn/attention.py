@@ -22,6 +22,10 @@ class KVCache:
     def __init__(self) -> None:
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
+        # a static (context) cache also keeps its padding mask, built on first use: (B, 1, 1, S) and the
+        # (B, 1, 1, 1) rows with no key at all
+        self.mask: torch.Tensor | None = None
+        self.dead: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return 0 if self.k is None else self.k.shape[2]
@@ -37,6 +41,8 @@ class KVCache:
     def reorder(self, index: torch.Tensor) -> None:
         if self.k is not None:
             self.k, self.v = self.k.index_select(0, index), self.v.index_select(0, index)
+        if self.mask is not None:
+            self.mask, self.dead = self.mask.index_select(0, index), self.dead.index_select(0, index)
 
 
 class MultiHeadAttention(nn.Module):
@@ -78,29 +84,40 @@ class MultiHeadAttention(nn.Module):
             v = self._heads(self.value(src if context_v is None else context_v))
             if cache is not None:
                 k, v = cache.append(k, v)
-        S = k.shape[2]
-        mask = attn_mask
-        if causal:
-            # Query t (absolute position S-T+t) may see keys 0..S-T+t: correct with and without a cache.
-            tri = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(diagonal=S - T)
-            mask = tri if mask is None else (mask & tri)
-        if key_padding is not None:
-            keep = ~key_padding[:, None, None, :]  # (B, 1, 1, S)
-            mask = keep if mask is None else (mask & keep)
-        dead = None
-        if mask is not None:
-            if mask.dim() == 2:
-                mask = mask[None, None]
-            # A query whose every key is masked (a left-padding position, an empty context) would
-            # give NaN outputs, and NaN gradients on some GPU kernels: let it see key 0, then zero it.
-            dead = ~mask.any(dim=-1, keepdim=True)  # (B|1, H|1, T, 1)
-            if dead.any():
-                first_key = torch.zeros(S, dtype=torch.bool, device=x.device)
-                first_key[0] = True
-                mask = mask | (dead & first_key)
+        reuse = static_kv and cache is not None and not causal and attn_mask is None and key_padding is not None
+        if reuse and cache.mask is not None:
+            mask, dead = cache.mask, cache.dead  # the context's padding does not change between steps
+        else:
+            mask, dead = self._mask(T, k.shape[2], causal, key_padding, attn_mask, x.device)
+            if reuse:
+                cache.mask, cache.dead = mask, dead
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                            dropout_p=self.dropout if self.training else 0.0)
         if dead is not None:
             y = y.masked_fill(dead, 0.0)
         y = y.transpose(1, 2).reshape(B, T, -1)  # (B, T, d)
         return self.out(y)
+
+    @staticmethod
+    def _mask(T: int, S: int, causal: bool, key_padding: torch.Tensor | None, attn_mask: torch.Tensor | None,
+              device) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """-> SDPA's boolean mask (True = may attend; None = everything) and the queries with no key at all."""
+        mask = attn_mask
+        if causal and T > 1:  # one query (cached decoding) is the newest token: it sees every key
+            # Query t (absolute position S-T+t) may see keys 0..S-T+t: correct with and without a cache.
+            tri = torch.ones(T, S, dtype=torch.bool, device=device).tril(diagonal=S - T)
+            mask = tri if mask is None else (mask & tri)
+        if key_padding is not None:
+            keep = ~key_padding[:, None, None, :]  # (B, 1, 1, S)
+            mask = keep if mask is None else (mask & keep)
+        if mask is None or (attn_mask is None and key_padding is None):
+            return mask, None  # a causal mask alone leaves every query at least its own key
+        if mask.dim() == 2:
+            mask = mask[None, None]
+        # A query whose every key is masked (a left-padding position, an empty context) would give NaN
+        # outputs, and NaN gradients on some GPU kernels: let it see key 0, then zero it. Branch-free (no
+        # host sync): adding key 0 to a query that has keys changes nothing, as it is zeroed anyway.
+        dead = ~mask.any(dim=-1, keepdim=True)  # (B|1, H|1, T, 1)
+        first_key = torch.zeros(S, dtype=torch.bool, device=device)
+        first_key[0] = True
+        return mask | (dead & first_key), dead

@@ -69,12 +69,30 @@ class TransformerBlock(nn.Module):
             B, T, d = x.shape
             y = self._cross(x.reshape(B // group, group * T, d), context, context_padding, cache)
             return y.reshape(B, T, d)
-        if cache is not None and cache.k is not None:  # decoding: C's keys/values are cached, skip its norms
-            return self.cross_attn(self.norm_cross(x), context, key_padding=context_padding, cache=cache,
-                                   static_kv=True)
-        # K and V see differently normalised copies of C (RMSNorm_k, RMSNorm_v).
-        return self.cross_attn(self.norm_cross(x), self.norm_k(context), self.norm_v(context),
-                               key_padding=context_padding, cache=cache, static_kv=True)
+        if cache is None:
+            cache = KVCache()  # training / uncached decoding: this call's context keys/values
+        if cache.k is None:
+            cache.k, cache.v = self._context_kv(context)
+        # decoding: C's keys/values are cached, so C is neither normalised nor projected again
+        return self.cross_attn(self.norm_cross(x), key_padding=context_padding, cache=cache, static_kv=True)
+
+    def _context_kv(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """C (B, S, d) -> cross-attention keys and values (B, H, S, hd) from differently normalised copies of C
+        (RMSNorm_k, RMSNorm_v: HiGR eq. 8, 10). Both norms share C's statistics, so C is normalised once and
+        each norm's affine part is folded into its projection: (c * w + b) W^T = c (W diag w)^T + W b; one
+        matmul gives K and V. Same values as key(norm_k(C)), value(norm_v(C)) up to float rounding."""
+        attn, d = self.cross_attn, context.shape[-1]
+        if isinstance(self.norm_k, RMSNorm):
+            c = F.rms_norm(context, (d,), eps=self.norm_k.eps)
+        else:
+            c = F.layer_norm(context, (d,), eps=self.norm_k.eps)
+        weights, biases = [], []
+        for norm, proj in ((self.norm_k, attn.key), (self.norm_v, attn.value)):
+            weights.append(proj.weight * norm.weight[None, :])
+            bias = proj.bias if proj.bias is not None else proj.weight.new_zeros(proj.weight.shape[0])
+            biases.append(bias + proj.weight @ norm.bias if getattr(norm, "bias", None) is not None else bias)
+        k, v = F.linear(c, torch.cat(weights), torch.cat(biases)).chunk(2, dim=-1)
+        return attn._heads(k), attn._heads(v)
 
     def forward(
         self,

@@ -73,3 +73,28 @@ def load_weights(model: torch.nn.Module, path: Path) -> None:
 
 def load_trainer_state(path: Path) -> dict[str, Any]:
     return torch.load(Path(path) / "trainer.pt", weights_only=True)
+
+
+# Trainer fields that say where and how a run was made, not what was trained.
+RUN_ONLY = frozenset({"overwrite", "progress", "tensorboard", "num_threads", "device", "out_dir", "run_name"})
+
+
+def finished_run(cfg, run_dir: str | Path, ignore: dict[str, set[str]] | None = None) -> dict | None:
+    """metrics.json of a run in `run_dir` that finished (has test metrics) with `cfg`'s settings, else None.
+
+    Settings are compared part by part (model, data, trainer, ...) from the run's config.json, skipping the
+    trainer's RUN_ONLY fields and any `ignore[part]` fields. Benchmarks use it to pick up finished runs
+    (`--reuse`) instead of training them again."""
+    run_dir = Path(run_dir)
+    path, conf = run_dir / "metrics.json", run_dir / "config.json"
+    if not path.exists() or not conf.exists():
+        return None
+    done = json.loads(path.read_text())
+    theirs = json.loads(conf.read_text()).get("run_config", {})
+    mine = json.loads(json.dumps(cfg.to_dict()))  # tuples -> lists, as in the file
+    skip = {"trainer": set(RUN_ONLY) | set((ignore or {}).get("trainer", ())),
+            **{k: set(v) for k, v in (ignore or {}).items() if k != "trainer"}}
+    for part, fields in skip.items():
+        theirs[part] = {k: v for k, v in theirs.get(part, {}).items() if k not in fields}
+        mine[part] = {k: v for k, v in mine.get(part, {}).items() if k not in fields}
+    return done if "test" in done and theirs == mine else None

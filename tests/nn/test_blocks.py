@@ -78,6 +78,38 @@ def test_kv_cache_reorder_for_beams():
     assert c.k.flatten().tolist() == [3.0, 3.0, 0.0]
 
 
+@pytest.mark.parametrize("norm", ["rms", "layer"])
+def test_cross_attention_context_kv_equals_normalised_projections(norm):
+    """The folded, fused K/V of C equal key(norm_k(C)) and value(norm_v(C)) with the norms' own weights."""
+    torch.manual_seed(0)
+    blk = TransformerBlock(16, 4, 32, norm=norm, cross=True).eval()
+    for n in (blk.norm_k, blk.norm_v):  # non-trivial affine parts, different for K and V
+        torch.nn.init.normal_(n.weight, 1.0, 0.3)
+        if getattr(n, "bias", None) is not None:
+            torch.nn.init.normal_(n.bias, 0.0, 0.3)
+    ctx = torch.randn(3, 5, 16)
+    k, v = blk._context_kv(ctx)
+    attn = blk.cross_attn
+    assert torch.allclose(k, attn._heads(attn.key(blk.norm_k(ctx))), atol=1e-5)
+    assert torch.allclose(v, attn._heads(attn.value(blk.norm_v(ctx))), atol=1e-5)
+
+
+def test_static_cache_keeps_the_context_mask_and_reorders_it():
+    torch.manual_seed(0)
+    blk = TransformerBlock(8, 2, 16, cross=True).eval()
+    ctx = torch.randn(2, 3, 8)
+    ctx_pad = torch.tensor([[True, True, True], [False, True, False]])  # row 0: no context at all
+    cc = KVCache()
+    y1 = blk(torch.randn(2, 1, 8), context=ctx, context_padding=ctx_pad, cross_cache=cc)
+    assert cc.mask is not None and cc.dead.flatten().tolist() == [True, False]
+    cc.reorder(torch.tensor([1, 1, 0]))
+    assert cc.dead.flatten().tolist() == [False, False, True] and cc.k.shape[0] == 3
+    x = torch.randn(3, 1, 8)
+    want = blk(x, context=ctx[[1, 1, 0]], context_padding=ctx_pad[[1, 1, 0]])  # uncached, same rows
+    assert torch.allclose(blk(x, context=ctx, context_padding=ctx_pad, cross_cache=cc), want, atol=1e-5)
+    assert torch.isfinite(y1).all()
+
+
 def test_ffn_and_norm():
     x = torch.randn(2, 5, 8)
     norm = RMSNorm(8, eps=1e-6)
