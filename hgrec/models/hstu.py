@@ -31,6 +31,7 @@ class HSTUConfig:
     d_qk: int | None = None  # per head; default d_model / n_heads
     d_v: int | None = None
     dropout: float = 0.2
+    attn_dropout: float = 0.0  # dropout on the pointwise attention weights; 0 = off
     num_time_buckets: int = 128
     time_bias: bool = True  # ignored (off) when the dataset has no timestamps
     head: HeadConfig = dataclasses.field(default_factory=HeadConfig)
@@ -45,7 +46,7 @@ class HSTU(NextItemModel):
         self._init_inputs(max_len, config.d_model, config.dropout)
         self.blocks = nn.ModuleList(
             HSTUBlock(config.d_model, config.n_heads, max_len, config.d_qk, config.d_v, config.dropout,
-                      config.num_time_buckets, self.use_time)
+                      config.num_time_buckets, self.use_time, config.attn_dropout)
             for _ in range(config.n_layers)
         )
         self.norm = nn.LayerNorm(config.d_model, eps=1e-6)

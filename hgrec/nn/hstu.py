@@ -44,7 +44,8 @@ class RelativeBucketedBias(nn.Module):
 
 class HSTUBlock(nn.Module):
     def __init__(self, d_model: int, n_heads: int, max_len: int, d_qk: int | None = None, d_v: int | None = None,
-                 dropout: float = 0.0, num_time_buckets: int = 128, time_bias: bool = True):
+                 dropout: float = 0.0, num_time_buckets: int = 128, time_bias: bool = True,
+                 attn_dropout: float = 0.0):
         super().__init__()
         self.n_heads = n_heads
         self.d_qk = d_qk or d_model // n_heads
@@ -56,6 +57,8 @@ class HSTUBlock(nn.Module):
         self.rab = RelativeBucketedBias(max_len, num_time_buckets, time_bias)
         self.max_len = max_len
         self.dropout = nn.Dropout(dropout)
+        # dropout on the pointwise attention weights (the reference implementation's attn_dropout_ratio)
+        self.attn_dropout = nn.Dropout(attn_dropout)
 
     def forward(
         self,
@@ -81,7 +84,7 @@ class HSTUBlock(nn.Module):
         mask = mask[None, None]
         if key_padding is not None:
             mask = mask & ~key_padding[:, None, None, :]
-        attn = attn * mask
+        attn = self.attn_dropout(attn * mask)
         av = (attn @ v).transpose(1, 2).reshape(B, T, H * self.d_v)  # (B, T, H*dv)
         return x + self.out(self.dropout(u * self._norm(self.norm_attn, av, group)))  # eq. (3)
 

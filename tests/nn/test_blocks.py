@@ -170,3 +170,14 @@ def test_fully_masked_rows_have_finite_outputs_and_gradients():
     y.sum().backward()
     assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in blk.parameters() if p.grad is not None)
+
+
+def test_hstu_attention_dropout_only_in_training():
+    torch.manual_seed(0)
+    plain = HSTUBlock(16, 2, 8, dropout=0.0)
+    dropped = HSTUBlock(16, 2, 8, dropout=0.0, attn_dropout=0.5)
+    dropped.load_state_dict(plain.state_dict())  # dropout has no parameters: same weights
+    x = torch.randn(3, 8, 16)
+    assert torch.allclose(plain.eval()(x), dropped.eval()(x))  # eval: identical
+    torch.manual_seed(1)
+    assert not torch.allclose(plain.train()(x), dropped.train()(x))  # training: the weights are dropped
