@@ -1,6 +1,8 @@
 """Next-item reproduction: SASRec and HSTU on Amazon Beauty / Toys (TIGER protocol) and ML-100K.
 
     python benchmarks/sequential_reproduction.py [--data ../shared/data] [--runs amazon-beauty:sasrec ...]
+    python benchmarks/sequential_reproduction.py --runs amazon-toys:sasrec amazon-toys:hstu \
+        --grid trainer.lr=1e-3,2e-3 model.dropout=0.3,0.5 --reuse        # the same tuning budget for each model
 
 Protocol: leave-one-out over each user's positive sequence (last = test, second to last = valid),
 full ranking over the whole catalogue with the user's earlier items masked (5-core Amazon and ML
@@ -8,6 +10,10 @@ have no repeated items, so this only removes impossible answers), history 50 (Am
 full-softmax cross-entropy for both models (same head, same budget: the configs under
 configs/<dataset>/), early stopping on validation NDCG@10, test of the best validation epoch.
 Published anchors (TIGER paper, Table 2, SASRec with BCE) are written beside our figures.
+`--grid` trains every model at every point of the product of the given values (the same points, so the
+same budget, for every model), records each point's validation metric and marks the point with the best
+one `selected` per (dataset, model, seed): compare models by their selected rows. `--reuse` picks up runs
+that finished with the same settings (a grid point equal to the config's own values reuses its plain run).
 Writes benchmarks/results/sequential_reproduction.{json,md}; each run also writes its predictions
 (source ids) to --predictions-dir.
 """
@@ -15,6 +21,7 @@ Writes benchmarks/results/sequential_reproduction.{json,md}; each run also write
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -24,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from hgrec.train import train  # noqa: E402
+from hgrec.training.checkpoint import finished_run  # noqa: E402
 from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
 
@@ -33,6 +41,26 @@ ANCHORS = {  # TIGER paper Table 2 (SASRec, BCE with one negative); R@5, N@5, R@
 }
 DEFAULT_RUNS = ["amazon-beauty:sasrec", "amazon-beauty:hstu", "amazon-beauty:bert4rec", "amazon-toys:sasrec",
                 "amazon-toys:hstu", "amazon-toys:bert4rec", "ml-100k:sasrec", "ml-100k:hstu", "ml-100k:bert4rec"]
+
+
+def grid_points(grid: list[str]) -> list[tuple[str, list[str]]]:
+    """["trainer.lr=1e-3,2e-3", "model.dropout=0.3,0.5"] -> [("lr=1e-3 dropout=0.3", [overrides]), ...];
+    no grid -> one unlabelled point with no overrides."""
+    if not grid:
+        return [("", [])]
+    axes = []
+    for spec in grid:
+        key, sep, values = spec.partition("=")
+        if not sep or not key or not values:
+            raise SystemExit(f"--grid {spec!r}: expected key.path=v1,v2")
+        axes.append([(key, v) for v in values.split(",")])
+    return [(" ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in point), [f"{k}={v}" for k, v in point])
+            for point in itertools.product(*axes)]
+
+
+def slug(label: str) -> str:
+    """'lr=1e-3 dropout=0.3' -> 'lr_1e-3-dropout_0.3' (a folder name)."""
+    return label.replace("=", "_").replace(" ", "-")
 
 
 def main() -> None:
@@ -45,52 +73,77 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--collect", action="store_true",
                     help="do not train: build the results from finished runs in --out-dir")
+    ap.add_argument("--grid", nargs="*", default=[], metavar="KEY=V1,V2",
+                    help="tune every model over the product of these values; the best validation point is `selected`")
+    ap.add_argument("--reuse", action="store_true", help="pick up runs that finished with the same settings")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
     args = ap.parse_args()
     rows = []
+    points = grid_points(args.grid)
     for run in args.runs:
         dataset, model = run.split(":")
         for seed in args.seeds:
-            cfg = load_config(ROOT / "configs" / dataset / f"{model}.yaml",
-                              [f"data.root={args.data / dataset}", f"trainer.seed={seed}",
-                               f"trainer.out_dir={args.out_dir}", "trainer.progress=false", "trainer.overwrite=true", *args.overrides])
-            run_dir = args.out_dir / (cfg.trainer.run_name or f"{dataset}-{model}-s{seed}")
-            if args.collect:  # rows from runs that already finished (their own metrics.json)
-                if not (run_dir / "metrics.json").exists():
-                    print(f"skip {run}: {run_dir}/metrics.json not found", flush=True)
+            group = []  # this (dataset, model, seed)'s rows, one per grid point
+            for label, over in points:
+                base = [f"data.root={args.data / dataset}", f"trainer.seed={seed}", f"trainer.out_dir={args.out_dir}",
+                        "trainer.progress=false", "trainer.overwrite=true", *args.overrides, *over]
+                cfg = load_config(ROOT / "configs" / dataset / f"{model}.yaml", base)
+                plain = args.out_dir / (cfg.trainer.run_name or f"{dataset}-{model}-s{seed}")
+                if label:
+                    name = f"{dataset}-{model}-{slug(label)}-s{seed}"
+                    cfg = load_config(ROOT / "configs" / dataset / f"{model}.yaml", [*base, f"trainer.run_name={name}"])
+                    run_dir = args.out_dir / name
+                else:
+                    run_dir = plain
+                result, wall = None, float("nan")
+                if args.reuse or (args.collect and label):
+                    result = next((r for d in dict.fromkeys([run_dir, plain]) if (r := finished_run(cfg, d))), None)
+                elif args.collect and (run_dir / "metrics.json").exists():  # rows from runs that already finished
+                    result = json.loads((run_dir / "metrics.json").read_text())
+                if result is None and args.collect:
+                    print(f"skip {run} {label}: no finished run in {run_dir}", flush=True)
                     continue
-                result, wall = json.loads((run_dir / "metrics.json").read_text()), float("nan")
-            else:
-                t0 = time.perf_counter()
-                result = train(cfg)
-                wall = time.perf_counter() - t0
-            test = result["test"]
-            row = {
-                "dataset": dataset, "model": model, "variant": cfg.model.head.loss, "seed": seed,
-                "metrics": {k: round(test[k], 5) for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "mrr",
-                                                           f"coverage@{max(cfg.trainer.ks)}")},
-                "timing": {"train_s": round(result["train_seconds"], 1),
-                           **({"wall_s": round(wall, 1)} if wall == wall else {}),
-                           "train_samples_per_s": round(result["train_samples_per_s"], 1),
-                           "eval_users_per_s": round(test["users_per_s"], 1), "epochs": result["epochs"],
-                           "best_epoch": result["best_epoch"]},
-                "config": {**cfg.to_dict()["model"], "max_len": cfg.data.max_len, "lr": cfg.trainer.lr,
-                           "batch_size": cfg.trainer.batch_size, "params": result["params"],
-                           "test_users": int(test["users"])},
-            }
-            if (dataset, model) in ANCHORS:
-                row["anchor"] = ANCHORS[(dataset, model)]
-                row["metrics"]["ratio_to_anchor_min"] = round(
-                    min(test[k] / v for k, v in ANCHORS[(dataset, model)].items()), 3)
-            rows.append(row)
-            print(json.dumps({k: row[k] for k in ("dataset", "model", "metrics", "timing")}), flush=True)
-            if args.predictions_dir:
-                from hgrec.evaluation.load import load_for_eval
+                if result is None:
+                    t0 = time.perf_counter()
+                    result = train(cfg)
+                    wall = time.perf_counter() - t0
+                test, metric = result["test"], cfg.trainer.metric
+                row = {
+                    "dataset": dataset, "model": model, "variant": " ".join(filter(None, [cfg.model.head.loss, label])),
+                    "seed": seed,
+                    "metrics": {k: round(test[k], 5) for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "mrr",
+                                                               f"coverage@{max(cfg.trainer.ks)}")},
+                    "timing": {"train_s": round(result["train_seconds"], 1),
+                               **({"wall_s": round(wall, 1)} if wall == wall else {}),
+                               "train_samples_per_s": round(result["train_samples_per_s"], 1),
+                               "eval_users_per_s": round(test["users_per_s"], 1), "epochs": result["epochs"],
+                               "best_epoch": result["best_epoch"]},
+                    "config": {**cfg.to_dict()["model"], "max_len": cfg.data.max_len, "lr": cfg.trainer.lr,
+                               "batch_size": cfg.trainer.batch_size, "params": result["params"],
+                               "test_users": int(test["users"])},
+                }
+                if label:  # the grid's selection criterion, next to the test figures
+                    row["metrics"][f"valid_{metric}"] = round(result["valid"][metric], 5)
+                    row["config"]["grid_point"] = label
+                if (dataset, model) in ANCHORS:
+                    row["anchor"] = ANCHORS[(dataset, model)]
+                    row["metrics"]["ratio_to_anchor_min"] = round(
+                        min(test[k] / v for k, v in ANCHORS[(dataset, model)].items()), 3)
+                group.append(row)
+                print(json.dumps({k: row[k] for k in ("dataset", "model", "variant", "metrics", "timing")}), flush=True)
+                if args.predictions_dir:
+                    from hgrec.evaluation.load import load_for_eval
 
-                _, task, m = load_for_eval(run_dir / "best")
-                args.predictions_dir.mkdir(parents=True, exist_ok=True)
-                task.evaluate(m, "test", ks=cfg.trainer.ks, batch_size=512, device="cpu",
-                              predictions=str(args.predictions_dir / f"{dataset}-{model}-s{seed}.parquet"))
+                    _, task, m = load_for_eval(run_dir / "best")
+                    args.predictions_dir.mkdir(parents=True, exist_ok=True)
+                    task.evaluate(m, "test", ks=cfg.trainer.ks, batch_size=512, device="cpu",
+                                  predictions=str(args.predictions_dir / f"{run_dir.name}.parquet"))
+            if args.grid and group:  # the point a user would pick: best on validation, never on test
+                key = next(k for k in group[0]["metrics"] if k.startswith("valid_"))
+                best = max(group, key=lambda r: r["metrics"][key])
+                for r in group:
+                    r["config"]["selected"] = r is best
+            rows += group
     notes = ("Next-item, leave-one-out, full ranking (history items masked: 5-core / ML have no repeats). "
              "Every model: full-softmax cross-entropy, d_model 64, 2 layers, the same optimiser, epoch cap and early "
              "stopping (BERT4Rec: cloze training on masked positions, the last position masked at inference). "
@@ -99,6 +152,14 @@ def main() -> None:
     capped = [f"{r['dataset']} {r['model']}" for r in rows if r["timing"]["best_epoch"] >= r["timing"]["epochs"] - 2]
     if capped:  # the best validation epoch is the last one: the budget, not early stopping, ended the run
         notes += " Still improving when the epoch cap ended the run: " + ", ".join(capped) + "."
+    if args.grid:
+        notes += (f" Grid (the same points for every model): {', '.join(args.grid)}; `selected` = the point with the best "
+                  "validation metric per (dataset, model, seed). Selected points:\n\n| dataset | model | seed | point | "
+                  "valid | recall@5 | ndcg@5 | recall@10 | ndcg@10 |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(
+                      f"| {r['dataset']} | {r['model']} | {r['seed']} | {r['config']['grid_point']} | "
+                      f"{next(v for k, v in r['metrics'].items() if k.startswith('valid_')):.4f} | "
+                      + " | ".join(f"{r['metrics'][k]:.4f}" for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")) + " |"
+                      for r in rows if r["config"].get("selected")))
     if not rows:
         raise SystemExit("no finished runs")
     write_results("sequential_reproduction", rows, out_dir=args.results, notes=notes,

@@ -13,6 +13,7 @@ step directories are kept.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -83,8 +84,9 @@ def finished_run(cfg, run_dir: str | Path, ignore: dict[str, set[str]] | None = 
     """metrics.json of a run in `run_dir` that finished (has test metrics) with `cfg`'s settings, else None.
 
     Settings are compared part by part (model, data, trainer, ...) from the run's config.json, skipping the
-    trainer's RUN_ONLY fields and any `ignore[part]` fields. Benchmarks use it to pick up finished runs
-    (`--reuse`) instead of training them again."""
+    trainer's RUN_ONLY fields and any `ignore[part]` fields. A field the run's config lacks was added to
+    hgrec after the run: the run used that field's default, so it matches only if `cfg` holds the default.
+    Benchmarks use it to pick up finished runs (`--reuse`) instead of training them again."""
     run_dir = Path(run_dir)
     path, conf = run_dir / "metrics.json", run_dir / "config.json"
     if not path.exists() or not conf.exists():
@@ -97,4 +99,35 @@ def finished_run(cfg, run_dir: str | Path, ignore: dict[str, set[str]] | None = 
     for part, fields in skip.items():
         theirs[part] = {k: v for k, v in theirs.get(part, {}).items() if k not in fields}
         mine[part] = {k: v for k, v in mine.get(part, {}).items() if k not in fields}
-    return done if "test" in done and theirs == mine else None
+    return done if "test" in done and _same_settings(mine, theirs, _defaults(cfg)) else None
+
+
+def _defaults(cfg) -> dict:
+    """The class defaults of each part of a run config, as JSON values (what an older run used for a field
+    it did not have yet)."""
+    out = {}
+    for part in ("model", "data", "trainer", "alignment"):
+        obj = getattr(cfg, part, None)
+        try:
+            out[part] = json.loads(json.dumps(dataclasses.asdict(type(obj)())))
+        except TypeError:  # not a dataclass, or a field without a default
+            out[part] = {}
+    return out
+
+
+def _same_settings(mine: dict, theirs: dict, defaults: dict) -> bool:
+    for k in mine.keys() | theirs.keys():
+        if k not in mine:
+            return False  # a field hgrec no longer has: the run cannot be reproduced by this config
+        d = defaults.get(k) if isinstance(defaults, dict) else None
+        if k not in theirs:
+            if d is None and not (isinstance(defaults, dict) and k in defaults):
+                return False
+            if mine[k] != d:
+                return False
+        elif isinstance(mine[k], dict) and isinstance(theirs[k], dict):
+            if not _same_settings(mine[k], theirs[k], d if isinstance(d, dict) else {}):
+                return False
+        elif mine[k] != theirs[k]:
+            return False
+    return True

@@ -34,3 +34,15 @@ def test_unfinished_or_missing_runs_are_not_picked_up(tmp_path):
     _write_run(tmp_path / "killed", cfg, {"valid": {"ndcg@10": 0.1}})  # no test metrics: it did not finish
     assert finished_run(cfg, tmp_path / "killed") is None
     assert finished_run(cfg, tmp_path / "absent") is None
+
+
+def test_a_field_added_after_the_run_matches_only_its_default(tmp_path):
+    cfg = load_config(ROOT / "configs" / "ml-100k" / "hstu.yaml")
+    old = cfg.to_dict()
+    del old["model"]["attn_dropout"]  # the run predates the field
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps({"model_name": "hstu", "run_config": old}))
+    (tmp_path / "old" / "metrics.json").write_text(json.dumps({"test": {"ndcg@10": 0.1}}))
+    assert finished_run(cfg, tmp_path / "old") is not None  # default 0.0: what the old run did
+    changed = load_config(ROOT / "configs" / "ml-100k" / "hstu.yaml", ["model.attn_dropout=0.5"])
+    assert finished_run(changed, tmp_path / "old") is None
