@@ -98,7 +98,7 @@ def main() -> None:
     if args.smoke:
         args.datasets, args.seeds = ["sample"], args.seeds[:1]
         args.overrides = SMOKE + args.overrides
-    rows, stats = [], {}
+    rows, stats, missing = [], {}, []  # missing: runs --collect did not find
     for dataset in args.datasets:
         cdir = ROOT / "configs" / CONFIG_DIR[dataset]
         if not args.collect or dataset not in stats:
@@ -137,6 +137,7 @@ def main() -> None:
                     res, cfg, wall = _run(cdir / f"{config}.yaml", base + extra + cap + args.overrides, args.collect,
                                           args.reuse)
                     if res is None:
+                        missing.append(name)
                         continue
                     test = res["test"]
                     row = {
@@ -155,7 +156,7 @@ def main() -> None:
                     rows.append(row)
                     print(json.dumps({k: row[k] for k in ("dataset", "truth", "model", "variant", "seed", "metrics")}),
                           flush=True)
-                    save(rows, stats, args, done=False)
+                    save(rows, stats, args, done=False, missing=missing)
                     if args.predictions_dir:
                         from hgrec.evaluation.load import load_for_eval
 
@@ -165,10 +166,10 @@ def main() -> None:
                                       predictions=str(args.predictions_dir / f"{name}.parquet"))
     if not rows:
         raise SystemExit("no finished runs")
-    save(rows, stats, args, done=True)
+    save(rows, stats, args, done=True, missing=missing)
 
 
-def save(rows: list[dict], stats: dict, args, done: bool) -> None:
+def save(rows: list[dict], stats: dict, args, done: bool, missing: list[str] = ()) -> None:
     """Written after every run, so a killed benchmark keeps what it measured (marked partial)."""
     summary = summarise(rows)
     table = ["| dataset | label | model | variant | AUC | GAUC | log loss | seeds |", "|---|---|---|---|---|---|---|---|"]
@@ -180,7 +181,9 @@ def save(rows: list[dict], stats: dict, args, done: bool) -> None:
     if stats:
         sess.append("|---" * (1 + len(next(iter(stats.values())))) + "|")
         sess += [f"| {d} | " + " | ".join(str(v) for v in st.values()) + " |" for d, st in stats.items()]
-    notes = (("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") +
+    collected = ("Collected (`--collect`) from the finished runs; missing: " + (", ".join(missing) or "none")
+                 + ".\n\n") if args.collect else ""
+    notes = (("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") + collected +
              "CTR on every exposure, global temporal split 80/10/10, early stopping on validation AUC; test "
              "AUC / GAUC (per-user, impression-weighted) / log loss. label = clicked (KuaiRand is_click) or "
              "effective (long_view, or rating >= 4 on ML-100K). HPGR variants: default = MIM "
