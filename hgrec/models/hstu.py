@@ -10,6 +10,8 @@ Where we depart from the reference implementation (meta-recsys/generative-recomm
   temperature 0.05) is `head: {loss: sampled, l2_norm: true, temperature: 0.05}`.
 - The time bias uses the query's own timestamp (see hgrec/nn/hstu.py); it is switched off for
   order-only sources (Amazon), where only the positional bias remains.
+- f1 (U, V, Q, K) is an nn.Linear with a bias and f2 keeps nn.Linear's init unless `init: reference`
+  (f1 ~ N(0, 0.02), f2 Xavier-uniform, as the reference initialises them).
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ class HSTUConfig:
     d_v: int | None = None
     dropout: float = 0.2
     attn_dropout: float = 0.0  # dropout on the pointwise attention weights; 0 = off
+    # "torch": nn.Linear's default init for f1 / f2; "reference": the reference implementation's, f1 ~ N(0, 0.02)
+    # (bias 0) and f2 Xavier-uniform
+    init: str = "torch"
     num_time_buckets: int = 128
     time_bias: bool = True  # ignored (off) when the dataset has no timestamps
     head: HeadConfig = dataclasses.field(default_factory=HeadConfig)
@@ -50,6 +55,13 @@ class HSTU(NextItemModel):
             for _ in range(config.n_layers)
         )
         self.norm = nn.LayerNorm(config.d_model, eps=1e-6)
+        if config.init == "reference":
+            for block in self.blocks:
+                nn.init.normal_(block.uvqk.weight, std=0.02)
+                nn.init.zeros_(block.uvqk.bias)
+                nn.init.xavier_uniform_(block.out.weight)
+        elif config.init != "torch":
+            raise ValueError(f"model.init must be 'torch' or 'reference', got {config.init!r}")
 
     def encode(self, items: torch.Tensor, timestamps: torch.Tensor | None = None) -> torch.Tensor:
         x, pad = self.embed_history(items)

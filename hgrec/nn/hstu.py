@@ -57,7 +57,8 @@ class HSTUBlock(nn.Module):
         self.rab = RelativeBucketedBias(max_len, num_time_buckets, time_bias)
         self.max_len = max_len
         self.dropout = nn.Dropout(dropout)
-        # dropout on the pointwise attention weights (the reference implementation's attn_dropout_ratio)
+        # dropout on the pointwise attention weights (an option: the reference implementation stores an
+        # attn_dropout_ratio but never applies it)
         self.attn_dropout = nn.Dropout(attn_dropout)
 
     def forward(

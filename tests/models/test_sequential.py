@@ -89,3 +89,17 @@ def test_sasrec_learns_real_data_beyond_popularity(tmp_path):
     top10 = np.argsort(-counts, kind="stable")[:10]
     pop_hit10 = np.isin(task.data.valid.truth[:, 0], top10).mean()
     assert result["valid"]["hit@10"] > pop_hit10
+
+
+def test_hstu_reference_init_is_small_and_the_default_unchanged():
+    from hgrec.models.hstu import HSTU, HSTUConfig
+
+    torch.manual_seed(0)
+    ref = HSTU(HSTUConfig(d_model=64, init="reference"), num_items=50, max_len=10)
+    torch.manual_seed(0)
+    default = HSTU(HSTUConfig(d_model=64), num_items=50, max_len=10)
+    w = ref.blocks[0].uvqk.weight
+    assert abs(w.std().item() - 0.02) < 0.003 and ref.blocks[0].uvqk.bias.abs().max() == 0
+    assert default.blocks[0].uvqk.weight.std().item() > 0.05  # nn.Linear's U(-1/sqrt(64), 1/sqrt(64))
+    with pytest.raises(ValueError, match="model.init"):
+        HSTU(HSTUConfig(init="xavier"), num_items=50, max_len=10)
