@@ -46,7 +46,8 @@ def slate_generator(model, trie: PrefixTrie | None, slate_len: int, beam: int = 
     if hasattr(model, "score_all"):
         @torch.inference_mode()
         def top(batch):
-            model.eval()
+            if model.training:
+                model.eval()
             scores = model.score_all(batch["history"], batch.get("history_ts")).float()
             if exclude_history:
                 scores.scatter_(1, batch["history"], -math.inf)

@@ -116,7 +116,7 @@ class MultiHeadAttention(nn.Module):
             mask = mask[None, None]
         # A query whose every key is masked (a left-padding position, an empty context) would give NaN
         # outputs, and NaN gradients on some GPU kernels: let it see key 0, then zero it. Branch-free (no
-        # host sync): adding key 0 to a query that has keys changes nothing, as it is zeroed anyway.
+        # host sync): `dead & first_key` is all False for queries that have a key, so they are unchanged.
         dead = ~mask.any(dim=-1, keepdim=True)  # (B|1, H|1, T, 1)
         first_key = torch.zeros(S, dtype=torch.bool, device=device)
         first_key[0] = True

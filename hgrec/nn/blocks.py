@@ -86,12 +86,14 @@ class TransformerBlock(nn.Module):
             c = F.rms_norm(context, (d,), eps=self.norm_k.eps)
         else:
             c = F.layer_norm(context, (d,), eps=self.norm_k.eps)
-        weights, biases = [], []
-        for norm, proj in ((self.norm_k, attn.key), (self.norm_v, attn.value)):
-            weights.append(proj.weight * norm.weight[None, :])
-            bias = proj.bias if proj.bias is not None else proj.weight.new_zeros(proj.weight.shape[0])
-            biases.append(bias + proj.weight @ norm.bias if getattr(norm, "bias", None) is not None else bias)
-        k, v = F.linear(c, torch.cat(weights), torch.cat(biases)).chunk(2, dim=-1)
+        pairs = ((self.norm_k, attn.key), (self.norm_v, attn.value))
+        weight = torch.cat([proj.weight * norm.weight[None, :] for norm, proj in pairs])
+        bias = None  # RMSNorm and bias-free projections (the default): no bias term at all
+        if any(proj.bias is not None or getattr(norm, "bias", None) is not None for norm, proj in pairs):
+            bias = torch.cat([(proj.bias if proj.bias is not None else proj.weight.new_zeros(proj.weight.shape[0]))
+                              + (proj.weight @ norm.bias if getattr(norm, "bias", None) is not None else 0)
+                              for norm, proj in pairs])
+        k, v = F.linear(c, weight, bias).chunk(2, dim=-1)
         return attn._heads(k), attn._heads(v)
 
     def forward(
