@@ -48,6 +48,8 @@ class TrainState:
     best_epoch: int = -1
     bad_evals: int = 0
     stopped: bool = False
+    train_seconds: float = 0.0  # summed over every segment of a resumed run
+    train_samples: int = 0
 
 
 def lr_lambda(warmup: int, total: int, min_ratio: float) -> Callable[[int], float]:
@@ -140,6 +142,10 @@ class Trainer:
             if state["rng_cuda"][rank] and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["rng_cuda"][rank])
             self.state = TrainState(**state["train_state"])
+            # judge early stopping under *this* run's settings: resuming a run that stopped early with a
+            # larger patience (or 0 = never) continues it exactly as if it had been started with that patience
+            t = self.cfg.trainer
+            self.state.stopped = t.patience > 0 and self.state.bad_evals >= t.patience
             if self.log_path.exists() and self.dist.is_main:  # drop log lines of steps that will be redone
                 kept = []
                 for ln in self.log_path.read_text().splitlines():
@@ -217,8 +223,6 @@ class Trainer:
         barrier(self.dist)
         show = t.progress and self.dist.is_main and sys.stderr.isatty()
         s = self.state
-        t_train = 0.0
-        samples = 0
         while not s.stopped and s.epoch < t.epochs and not self._max_steps_done():
             batches = self.epoch_batches(s.epoch)  # this rank's share, fixed by (seed, epoch)
             bar = None
@@ -231,8 +235,8 @@ class Trainer:
                 idx = batches[s.step_in_epoch]
                 t0 = time.perf_counter()
                 loss = self.train_step(idx)
-                t_train += time.perf_counter() - t0
-                samples += len(idx) * self.dist.world_size
+                s.train_seconds += time.perf_counter() - t0
+                s.train_samples += len(idx) * self.dist.world_size
                 s.step_in_epoch += 1
                 s.global_step += 1
                 self._log({"step": s.global_step, "epoch": s.epoch, "train/loss": loss,
@@ -253,8 +257,6 @@ class Trainer:
             if s.epoch % t.eval_every == 0 or s.epoch == t.epochs:
                 self._validate_and_maybe_stop()
             self.save()
-        self.train_seconds = t_train
-        self.train_samples = samples
         barrier(self.dist)
         return self.finish()
 
@@ -313,9 +315,9 @@ class Trainer:
             test = self.task.evaluate(self.model, "test", ks=t.ks, batch_size=t.eval_batch_size, device=self.device)
             result = {"valid": valid, "test": test, "best_epoch": self.state.best_epoch, "epochs": self.state.epoch,
                       "steps": self.state.global_step,
-                      "train_seconds": getattr(self, "train_seconds", 0.0),
-                      "train_samples_per_s": (self.train_samples / self.train_seconds
-                                              if getattr(self, "train_seconds", 0) else None),
+                      "train_seconds": self.state.train_seconds,
+                      "train_samples_per_s": (self.state.train_samples / self.state.train_seconds
+                                              if self.state.train_seconds else None),
                       "params": sum(p.numel() for p in self.model.parameters())}
             atomic_write_text(self.run_dir / "metrics.json", json.dumps(result, indent=1))
             if self.writer is not None:

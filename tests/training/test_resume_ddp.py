@@ -73,6 +73,28 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
             assert mb[split][k] == pytest.approx(ma[split][k], rel=1e-6, abs=1e-9), (split, k)
 
 
+def test_early_stopped_run_resumed_with_more_patience_equals_run_without_early_stopping(tmp_path):
+    # lr 3e-2 makes validation NDCG@10 turn down at epoch 4 on the sample, so patience 1 stops the run there
+    cfg = _cfg(tmp_path, epochs=6, lr=3e-2, patience=1, save_every_steps=0)
+    a = _run(["-m", "hgrec.train", "--config", str(cfg), "trainer.run_name=a", "trainer.patience=0"])
+    b = _run(["-m", "hgrec.train", "--config", str(cfg), "trainer.run_name=b"])
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    run_a, run_b = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
+    first = json.loads((run_b / "metrics.json").read_text())
+    assert first["epochs"] < 6  # the precondition: it did stop early
+    r = _run(["-m", "hgrec.train", "--config", str(cfg), "--resume", "trainer.run_name=b", "trainer.patience=0"])
+    assert r.returncode == 0, r.stderr
+    ma, mb = json.loads((run_a / "metrics.json").read_text()), json.loads((run_b / "metrics.json").read_text())
+    assert ma["epochs"] == 6
+    assert (mb["epochs"], mb["best_epoch"], mb["steps"]) == (ma["epochs"], ma["best_epoch"], ma["steps"])
+    for x, y in zip(_log(run_a), _log(run_b), strict=True):
+        assert y["train/loss"] == pytest.approx(x["train/loss"], rel=1e-6, abs=1e-7)
+    for split, got in _metrics(run_b).items():
+        for k, v in _metrics(run_a)[split].items():
+            assert got[k] == pytest.approx(v, rel=1e-6, abs=1e-9), (split, k)
+    assert mb["train_seconds"] > first["train_seconds"]  # the time of both segments, not the last one's
+
+
 def test_ddp_two_gloo_processes_match_one(tmp_path):
     cfg = _cfg(tmp_path, max_steps=12)
     one = _run(["-m", "hgrec.train", "--config", str(cfg), "trainer.run_name=one", "model.dropout=0.0"])
