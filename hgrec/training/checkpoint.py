@@ -102,6 +102,13 @@ def finished_run(cfg, run_dir: str | Path, ignore: dict[str, set[str]] | None = 
     return done if "test" in done and _same_settings(mine, theirs, _defaults(cfg)) else None
 
 
+def same_part(cfg, theirs: dict, part: str) -> bool:
+    """Whether `cfg`'s `part` (model, data, ...) equals that part of a saved run config `theirs`; a field the
+    saved config lacks was added to hgrec later and counts as its default (as in `finished_run`)."""
+    mine = json.loads(json.dumps(cfg.to_dict()))
+    return _same_settings({part: mine.get(part, {})}, {part: theirs.get(part, {})}, _defaults(cfg))
+
+
 def _defaults(cfg) -> dict:
     """The class defaults of each part of a run config, as JSON values (what an older run used for a field
     it did not have yet)."""

@@ -126,7 +126,7 @@ class Trainer:
                 continue
             mine, theirs = self.cfg.to_dict(), meta["run_config"]
             for section in ("model", "data"):
-                if mine[section] != theirs[section]:
+                if not ckpt.same_part(self.cfg, theirs, section):
                     raise ValueError(f"--resume: {section} config differs from the checkpoint in {path} "
                                      f"({theirs[section]} vs {mine[section]}); use another trainer.run_name")
             try:
@@ -137,10 +137,13 @@ class Trainer:
                 continue
             self.optimizer.load_state_dict(state["optimizer"])
             self.scheduler.load_state_dict(state["scheduler"])
-            rank = self.dist.rank if len(state["rng_torch"]) == self.dist.world_size else 0
-            torch.set_rng_state(state["rng_torch"][rank])
-            if state["rng_cuda"][rank] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["rng_cuda"][rank])
+            rng_torch, rng_cuda = state["rng_torch"], state["rng_cuda"]
+            if isinstance(rng_torch, torch.Tensor):  # checkpoints of hgrec before per-rank RNG: one state
+                rng_torch, rng_cuda = [rng_torch], [rng_cuda]
+            rank = self.dist.rank if len(rng_torch) == self.dist.world_size else 0
+            torch.set_rng_state(rng_torch[rank])
+            if rng_cuda[rank] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(rng_cuda[rank])
             self.state = TrainState(**state["train_state"])
             # judge early stopping under *this* run's settings: resuming a run that stopped early with a
             # larger patience (or 0 = never) continues it exactly as if it had been started with that patience
@@ -218,6 +221,9 @@ class Trainer:
 
                 self.writer = SummaryWriter(str(self.run_dir / "tb"))
         restored = self.restore() if resume else False
+        if resume and not restored and self.dist.is_main:  # a scheduler may always pass --resume: say it loudly
+            print(f"warning: --resume found no checkpoint in {self.run_dir / 'checkpoints'}: training from the "
+                  "start", file=sys.stderr)
         if not restored and self.dist.is_main and self.log_path.exists():
             self.log_path.unlink()
         barrier(self.dist)

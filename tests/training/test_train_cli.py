@@ -66,3 +66,35 @@ def test_files_written_atomically_are_world_readable(tmp_path):
     os.umask(umask)
     atomic_write_text(tmp_path / "x.json", "{}")
     assert stat.S_IMODE(os.stat(tmp_path / "x.json").st_mode) == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_resume_with_no_checkpoint_says_so(tmp_path, capsys):
+    from hgrec.train import main
+
+    main(["--config", "configs/sample/sasrec.yaml", "--resume", f"trainer.out_dir={tmp_path}", "trainer.run_name=r",
+          "trainer.epochs=1", "trainer.max_steps=1", "model.d_model=16", "model.d_ff=32", "trainer.tensorboard=false"])
+    assert "--resume found no checkpoint" in capsys.readouterr().err
+
+
+def test_resume_reads_a_checkpoint_of_an_older_hgrec(tmp_path):
+    """Older checkpoints lack config fields added since (they ran at the default) and hold one RNG state."""
+    from hgrec.train import main
+
+    args = ["--config", "configs/sample/sasrec.yaml", f"trainer.out_dir={tmp_path}", "trainer.run_name=r",
+            "trainer.epochs=1", "trainer.save_every_steps=1", "model.d_model=16", "model.d_ff=32",
+            "trainer.tensorboard=false"]
+    main(args + ["trainer.max_steps=2"])
+    step = tmp_path / "r" / "checkpoints" / "step_000002"
+    meta = json.loads((step / "config.json").read_text())
+    del meta["run_config"]["data"]["session_gap_min"]  # a field this checkpoint's hgrec did not have yet
+    (step / "config.json").write_text(json.dumps(meta))
+    state = torch.load(step / "trainer.pt", weights_only=True)
+    state["rng_torch"], state["rng_cuda"] = state["rng_torch"][0], state["rng_cuda"][0]  # the pre-DDP layout
+    torch.save(state, step / "trainer.pt")
+    main(["--resume"] + args + ["trainer.max_steps=3"])
+    assert torch.load(tmp_path / "r" / "checkpoints" / "step_000003" / "trainer.pt",
+                      weights_only=True)["train_state"]["global_step"] == 3
+    import pytest
+
+    with pytest.raises(ValueError, match="data config differs"):  # a different value is still refused
+        main(["--resume"] + args + ["trainer.max_steps=4", "data.session_gap_min=5"])
