@@ -14,7 +14,7 @@ Published anchors (TIGER paper, Table 2, SASRec with BCE) are written beside our
 same budget, for every model), records each point's validation metric and marks the point with the best
 one `selected` per (dataset, model, seed): compare models by their selected rows. `--reuse` picks up runs
 that finished with the same settings (a grid point equal to the config's own values reuses its plain run).
-Writes benchmarks/results/sequential_reproduction.{json,md}; each run also writes its predictions
+Writes benchmarks/results/sequential_reproduction.{json,md} (`--name` another file: a tuning study); each run also writes its predictions
 (source ids) to --predictions-dir.
 """
 
@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -71,6 +72,9 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-bench-runs"))
     ap.add_argument("--predictions-dir", type=Path, default=None)
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--name", default="sequential_reproduction",
+                    help="results file name: keep tuning studies apart from the reproduction table")
+    ap.add_argument("--note", default="", help="a sentence appended to the results file's notes")
     ap.add_argument("--collect", action="store_true",
                     help="do not train: build the results from finished runs in --out-dir")
     ap.add_argument("--grid", nargs="*", default=[], metavar="KEY=V1,V2",
@@ -152,6 +156,8 @@ def main() -> None:
     capped = [f"{r['dataset']} {r['model']}" for r in rows if r["timing"]["best_epoch"] >= r["timing"]["epochs"] - 2]
     if capped:  # the best validation epoch is the last one: the budget, not early stopping, ended the run
         notes += " Still improving when the epoch cap ended the run: " + ", ".join(capped) + "."
+    if args.note:
+        notes += " " + args.note
     if args.grid:
         notes += (f" Grid (the same points for every model): {', '.join(args.grid)}; `selected` = the point with the best "
                   "validation metric per (dataset, model, seed). Selected points:\n\n| dataset | model | seed | point | "
@@ -162,8 +168,8 @@ def main() -> None:
                       for r in rows if r["config"].get("selected")))
     if not rows:
         raise SystemExit("no finished runs")
-    write_results("sequential_reproduction", rows, out_dir=args.results, notes=notes,
-                  command="python benchmarks/sequential_reproduction.py " + " ".join(sys.argv[1:]))
+    write_results(args.name, rows, out_dir=args.results, notes=notes,
+                  command="python benchmarks/sequential_reproduction.py " + shlex.join(sys.argv[1:]))
 
 
 if __name__ == "__main__":
