@@ -11,7 +11,7 @@ full-softmax cross-entropy for both models (same head, same budget: the configs 
 configs/<dataset>/), early stopping on validation NDCG@10, test of the best validation epoch.
 Published anchors (TIGER paper, Table 2, SASRec with BCE) are written beside our figures.
 `--grid` trains every model at every point of the product of the given values (the same points, so the
-same budget, for every model), records each point's validation metric and marks the point with the best
+same budget, for every model; an axis `hstu:model.init=torch,reference` is for that model's runs only), records each point's validation metric and marks the point with the best
 one `selected` per (dataset, model, seed): compare models by their selected rows. `--reuse` picks up runs
 that finished with the same settings (a grid point equal to the config's own values reuses its plain run).
 Writes benchmarks/results/sequential_reproduction.{json,md} (`--name` another file: a tuning study); each run also writes its predictions
@@ -44,17 +44,24 @@ DEFAULT_RUNS = ["amazon-beauty:sasrec", "amazon-beauty:hstu", "amazon-beauty:ber
                 "amazon-toys:hstu", "amazon-toys:bert4rec", "ml-100k:sasrec", "ml-100k:hstu", "ml-100k:bert4rec"]
 
 
-def grid_points(grid: list[str]) -> list[tuple[str, list[str]]]:
+def grid_points(grid: list[str], model: str | None = None) -> list[tuple[str, list[str]]]:
     """["trainer.lr=1e-3,2e-3", "model.dropout=0.3,0.5"] -> [("lr=1e-3 dropout=0.3", [overrides]), ...];
-    no grid -> one unlabelled point with no overrides."""
+    an axis written `MODEL:key=v1,v2` (e.g. `hstu:model.init=torch,reference`, a field only HSTU has) applies
+    to that model's runs only; no grid -> one unlabelled point with no overrides, a grid none of whose axes
+    apply to `model` -> its one `default` point (the config's own values)."""
     if not grid:
         return [("", [])]
     axes = []
     for spec in grid:
         key, sep, values = spec.partition("=")
-        if not sep or not key or not values:
-            raise SystemExit(f"--grid {spec!r}: expected key.path=v1,v2")
+        only, colon, key = key.rpartition(":")
+        if not sep or not key or not values or (colon and not only):
+            raise SystemExit(f"--grid {spec!r}: expected [model:]key.path=v1,v2")
+        if only and model is not None and only != model:
+            continue
         axes.append([(key, v) for v in values.split(",")])
+    if not axes:
+        return [("default", [])]
     return [(" ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in point), [f"{k}={v}" for k, v in point])
             for point in itertools.product(*axes)]
 
@@ -83,9 +90,9 @@ def main() -> None:
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
     args = ap.parse_args()
     rows = []
-    points = grid_points(args.grid)
     for run in args.runs:
         dataset, model = run.split(":")
+        points = grid_points(args.grid, model)
         for seed in args.seeds:
             group = []  # this (dataset, model, seed)'s rows, one per grid point
             for label, over in points:
@@ -159,7 +166,8 @@ def main() -> None:
     if args.note:
         notes += " " + args.note
     if args.grid:
-        notes += (f" Grid (the same points for every model): {', '.join(args.grid)}; `selected` = the point with the best "
+        notes += (f" Grid (the same points for every model; a `model:` axis for that model only): "
+                  f"{', '.join(args.grid)}; `selected` = the point with the best "
                   "validation metric per (dataset, model, seed). Selected points:\n\n| dataset | model | seed | point | "
                   "valid | recall@5 | ndcg@5 | recall@10 | ndcg@10 |\n|---|---|---|---|---|---|---|---|---|\n" + "\n".join(
                       f"| {r['dataset']} | {r['model']} | {r['seed']} | {r['config']['grid_point']} | "

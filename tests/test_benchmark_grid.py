@@ -1,0 +1,34 @@
+"""`--grid` of benchmarks/sequential_reproduction.py: the same points for every model, `model:` axes for one."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "sequential_reproduction", Path(__file__).resolve().parents[1] / "benchmarks" / "sequential_reproduction.py")
+seq = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(seq)
+
+
+def test_grid_is_the_product_of_its_axes():
+    pts = seq.grid_points(["trainer.lr=1e-3,2e-3", "model.dropout=0.3,0.5"], "sasrec")
+    assert [label for label, _ in pts] == ["lr=1e-3 dropout=0.3", "lr=1e-3 dropout=0.5", "lr=2e-3 dropout=0.3",
+                                           "lr=2e-3 dropout=0.5"]
+    assert pts[1][1] == ["trainer.lr=1e-3", "model.dropout=0.5"]
+    assert seq.grid_points([], "sasrec") == [("", [])]
+
+
+def test_a_model_axis_applies_to_that_model_only():
+    grid = ["trainer.weight_decay=0,0.1", "hstu:model.init=torch,reference"]
+    assert [o for _, o in seq.grid_points(grid, "sasrec")] == [["trainer.weight_decay=0"], ["trainer.weight_decay=0.1"]]
+    hstu = seq.grid_points(grid, "hstu")
+    assert len(hstu) == 4 and hstu[-1] == ("weight_decay=0.1 init=reference",
+                                          ["trainer.weight_decay=0.1", "model.init=reference"])
+    assert seq.grid_points(["hstu:model.init=torch,reference"], "sasrec") == [("default", [])]
+
+
+@pytest.mark.parametrize("bad", ["trainer.lr", "=1,2", "trainer.lr=", ":trainer.lr=1,2"])
+def test_a_malformed_axis_is_a_clear_error(bad):
+    with pytest.raises(SystemExit, match="expected \\[model:\\]key.path=v1,v2"):
+        seq.grid_points([bad], "sasrec")
