@@ -11,10 +11,12 @@ full-softmax cross-entropy for both models (same head, same budget: the configs 
 configs/<dataset>/), early stopping on validation NDCG@10, test of the best validation epoch.
 Published anchors (TIGER paper, Table 2, SASRec with BCE) are written beside our figures.
 `--grid` trains every model at every point of the product of the given values (the same points, so the
-same budget, for every model; an axis `hstu:model.init=torch,reference` is for that model's runs only), records each point's validation metric and marks the point with the best
-one `selected` per (dataset, model, seed): compare models by their selected rows. `--reuse` picks up runs
-that finished with the same settings (a grid point equal to the config's own values reuses its plain run).
-Writes benchmarks/results/sequential_reproduction.{json,md} (`--name` another file: a tuning study); each run also writes its predictions
+same budget, for every model; an axis `hstu:model.init=torch,reference` is for that model's runs only),
+records each point's validation metric and marks the point with the best one `selected` per (dataset,
+model, seed): compare models by their selected rows. `--reuse` picks up runs that finished with the same
+settings (a grid point equal to the config's own values reuses its plain run).
+Writes benchmarks/results/sequential_reproduction.{json,md} (`--name`: another file, for a tuning study);
+each run also writes its predictions
 (source ids) to --predictions-dir.
 """
 
