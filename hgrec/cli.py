@@ -7,6 +7,7 @@
     hgrec align --config X.yaml [--resume]  preference post-training of a HiGR checkpoint (ORPO/DPO/SimPO)
     hgrec tokenize --config X.yaml          semantic IDs (RQ-KMeans / RQ-VAE / CRQ-VAE)
     hgrec evaluate --checkpoint DIR         metrics of a checkpoint
+    hgrec compare A.parquet B.parquet       is B better than A? paired, with confidence intervals
     hgrec recommend --checkpoint DIR --user ID   a slate for a user, with item descriptions
     hgrec recommend --checkpoint DIR --users F --out S.parquet   batch slates, streaming
     hgrec serve --checkpoint DIR [--port 8000]  the HTTP service (slates, click scores)
@@ -15,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -257,6 +259,41 @@ def evaluate(
     metrics_table(m, f"{split} metrics: {cfg.model_name} on {cfg.data.dataset} ({checkpoint})")
     if predictions:
         console.print(f"predictions written to {predictions}")
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="Predictions of the reference model (hgrec evaluate --predictions).")],
+    b: Annotated[Path, typer.Argument(help="Predictions of the model compared with it, same split and users.")],
+    k: Annotated[Optional[list[int]], typer.Option("--k", min=1, help="Cut-offs (repeatable; default 5 and 10).")] = None,
+    resamples: Annotated[int, typer.Option(min=100, help="Bootstrap resamples of the users.")] = 2000,
+    confidence: Annotated[float, typer.Option(min=0.5, max=0.999, help="Confidence level of the interval.")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    out: Annotated[Optional[Path], typer.Option("--json", help="Also write the comparison to this JSON file.")] = None,
+) -> None:
+    """Is B better than A? Per-user metrics from two prediction files, paired by user: B - A with a bootstrap
+    confidence interval and a paired t-test p-value (user sampling only, not seed-to-seed spread)."""
+    from hgrec.evaluation.compare import compare_predictions
+    from hgrec.utils.atomic import atomic_write_text
+
+    try:
+        diffs, users = compare_predictions(a, b, tuple(k or (5, 10)), resamples, confidence, seed)
+    except (FileNotFoundError, ValueError) as e:
+        _fail(e)
+    table = Table(title=f"B - A over {users:,} users (A = {a.name}, B = {b.name})")
+    for col in ("metric", "A", "B", "B - A", f"{confidence:.0%} CI", "p"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for d in diffs:
+        mark = " *" if d.significant else ""
+        table.add_row(d.metric, f"{d.a:.4f}", f"{d.b:.4f}", f"{d.diff:+.4f}{mark}",
+                      f"[{d.ci_low:+.4f}, {d.ci_high:+.4f}]", f"{d.p_value:.3f}")
+    console.print(table)
+    console.print("* the interval excludes 0")
+    if out:
+        atomic_write_text(out, json.dumps({"a": str(a), "b": str(b), "users": users, "confidence": confidence,
+                                           "resamples": resamples, "seed": seed,
+                                           "metrics": [dataclasses.asdict(d) for d in diffs]}, indent=2))
+        console.print(f"written to {out}")
 
 
 @app.command()

@@ -64,7 +64,8 @@ def ranking_metrics(ranks: np.ndarray | torch.Tensor, ks=(5, 10)) -> dict[str, n
         idcg = (1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.double)))
         idcg = torch.cumsum(idcg, 0)[(ideal_n - 1).clamp(min=0)]
         out[f"hit@{k}"] = torch.where(empty, torch.nan, hit_k.any(1).double()).numpy()
-        out[f"recall@{k}"] = torch.where(empty, torch.nan, hit_k.sum(1) / n_truth.clamp(min=1)).numpy()
+        recall = hit_k.sum(1).double() / n_truth.clamp(min=1)  # double: int / int is float32 in torch
+        out[f"recall@{k}"] = torch.where(empty, torch.nan, recall).numpy()
         out[f"ndcg@{k}"] = torch.where(empty, torch.nan, dcg / idcg).numpy()
     return out
 

@@ -1,0 +1,117 @@
+"""Is model B really better than model A? A paired comparison of two prediction files (DESIGN §8).
+
+Both files hold one row per user (`user_id`, `truth`, `ranked`) for the same split. Each user's
+hit/recall/NDCG@K is recomputed from the file (the same definitions as hgrec/evaluation/metrics.py),
+the two are paired by user, and the difference of the means gets
+- a percentile bootstrap confidence interval (users resampled with replacement, scipy.stats.bootstrap), and
+- the two-sided p-value of a paired t-test (scipy.stats.ttest_rel; thousands of users make the mean
+  difference close to normal even though each user's metric is mostly 0).
+
+What this measures is the uncertainty from *which users* were evaluated. It says nothing about the
+spread across training seeds, which is often as large: compare runs of several seeds for that.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from hgrec.evaluation.metrics import ranking_metrics
+
+COLUMNS = ("user_id", "truth", "ranked")
+
+
+@dataclasses.dataclass(frozen=True)
+class Difference:
+    metric: str
+    a: float
+    b: float
+    diff: float  # b - a
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+    @property
+    def significant(self) -> bool:
+        """The confidence interval excludes 0."""
+        return self.ci_low > 0 or self.ci_high < 0
+
+
+def read_predictions(path: str | Path) -> pl.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such predictions file")
+    df = pl.read_parquet(path)
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}; a predictions file has {list(COLUMNS)}")
+    for c in ("truth", "ranked"):
+        if not isinstance(df.schema[c], pl.List):
+            raise ValueError(f"{path}: column {c!r} must be a list, got {df.schema[c]}")
+    dup = df["user_id"].is_duplicated()
+    if dup.any():
+        raise ValueError(f"{path}: user {df['user_id'].filter(dup)[0]!r} has more than one row")
+    return df.select(COLUMNS)
+
+
+def per_user_metrics(df: pl.DataFrame, ks=(5, 10)) -> dict[str, np.ndarray]:
+    """Per-user hit/recall/NDCG@K (one value per row of `df`, in its order) from the truth and ranked lists.
+
+    A truth item outside the ranked list counts as a miss, so K may not exceed the shortest ranked list.
+    """
+    shortest = int(df["ranked"].list.len().min()) if df.height else 0
+    if df.height and max(ks) > shortest:
+        raise ValueError(f"K={max(ks)} but the shortest ranked list has {shortest} items")
+    truth = df.select(pl.int_range(pl.len()).alias("row"), "truth").explode("truth").drop_nulls("truth")
+    truth = truth.with_columns(col=pl.int_range(pl.len()).over("row"))
+    ranked = (df.select(pl.int_range(pl.len()).alias("row"), "ranked").explode("ranked")
+              .with_columns(rank=pl.int_range(1, pl.len() + 1).over("row")))
+    # Rank of each truth item in its row's list; a repeat in the truth set counts once (its first column)
+    # and stays padding (0), as in ranks_of_truth.
+    found = (truth.filter(pl.col("truth").is_first_distinct().over("row"))
+             .join(ranked, left_on=["row", "truth"], right_on=["row", "ranked"], how="left")
+             .with_columns(pl.col("rank").fill_null(shortest + 1)))
+    width = int(truth["col"].max()) + 1 if truth.height else 1
+    ranks = np.zeros((df.height, width), dtype=np.int64)  # (users, truth size), 0 = padding
+    ranks[found["row"].to_numpy(), found["col"].to_numpy()] = found["rank"].to_numpy()
+    return ranking_metrics(ranks, ks)
+
+
+def compare_predictions(a: str | Path, b: str | Path, ks=(5, 10), resamples: int = 2000,
+                        confidence: float = 0.95, seed: int = 0) -> tuple[list[Difference], int]:
+    """Paired comparison of two prediction files of the same users and truth -> (differences, users)."""
+    da, db = read_predictions(a), read_predictions(b)
+    only_a = da.join(db, on="user_id", how="anti")
+    only_b = db.join(da, on="user_id", how="anti")
+    if only_a.height or only_b.height:
+        raise ValueError(f"the files evaluate different users: {only_a.height} only in {a}, {only_b.height} only in "
+                         f"{b} (first: {(only_a if only_a.height else only_b)['user_id'][0]!r})")
+    db = da.select("user_id").join(db, on="user_id", how="left")  # b in a's user order
+    same = (da["truth"].list.sort() == db["truth"].list.sort())
+    if not same.all():
+        raise ValueError(f"truth differs for {int((~same).sum())} users (first: {da['user_id'].filter(~same)[0]!r})"
+                         " - are both files from the same split of the same data?")
+    if da.height < 2:
+        raise ValueError(f"need at least 2 users to compare, got {da.height}")
+    ma, mb = per_user_metrics(da, ks), per_user_metrics(db, ks)
+    out = []
+    for name in ma:
+        if name == "mrr":  # the files hold the top K only: the full-ranking MRR cannot be rebuilt
+            continue
+        x, y = ma[name], mb[name]
+        ok = ~(np.isnan(x) | np.isnan(y))  # users with an empty truth set have no value
+        d = y[ok] - x[ok]
+        if np.all(d == d[0]):  # no spread: the interval is the point itself
+            lo = hi = float(d[0])
+            p = 1.0 if d[0] == 0 else 0.0
+        else:
+            boot = stats.bootstrap((d,), np.mean, n_resamples=resamples, confidence_level=confidence,
+                                   method="percentile", batch=100, rng=np.random.default_rng(seed))
+            lo, hi = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
+            p = float(stats.ttest_rel(y[ok], x[ok]).pvalue)
+        out.append(Difference(name, float(x[ok].mean()), float(y[ok].mean()), float(d.mean()), lo, hi, p))
+    return out, da.height
