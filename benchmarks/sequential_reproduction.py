@@ -68,6 +68,15 @@ def grid_points(grid: list[str], model: str | None = None) -> list[tuple[str, li
             for point in itertools.product(*axes)]
 
 
+def candidate_dirs(out_dir: Path, dataset: str, model: str, seed: int, run_dir: Path, plain: Path) -> list[Path]:
+    """Where `--reuse` / `--collect` look for a finished run with a point's settings: its own folder, the
+    plain run's, then every other run of this (dataset, model, seed), so a point run under another study's
+    name (weight_decay=0.1 of one study is weight_decay=0.1 n_layers=2 of the next) is not trained again.
+    `finished_run` accepts a folder only if its saved settings are the point's."""
+    others = sorted(out_dir.glob(f"{dataset}-{model}-*-s{seed}"))
+    return list(dict.fromkeys([run_dir, plain, *others]))
+
+
 def slug(label: str) -> str:
     """'lr=1e-3 dropout=0.3' -> 'lr_1e-3-dropout_0.3' (a folder name)."""
     return label.replace("=", "_").replace(" ", "-")
@@ -110,7 +119,8 @@ def main() -> None:
                     run_dir = plain
                 result, wall = None, float("nan")
                 if args.reuse or (args.collect and label):
-                    result = next((r for d in dict.fromkeys([run_dir, plain]) if (r := finished_run(cfg, d))), None)
+                    dirs = candidate_dirs(args.out_dir, dataset, model, seed, run_dir, plain)
+                    result = next((r for d in dirs if (r := finished_run(cfg, d))), None)
                 elif args.collect and (run_dir / "metrics.json").exists():  # rows from runs that already finished
                     result = json.loads((run_dir / "metrics.json").read_text())
                 if result is None and args.collect:

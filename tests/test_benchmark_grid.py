@@ -32,3 +32,13 @@ def test_a_model_axis_applies_to_that_model_only():
 def test_a_malformed_axis_is_a_clear_error(bad):
     with pytest.raises(SystemExit, match="expected \\[model:\\]key.path=v1,v2"):
         seq.grid_points([bad], "sasrec")
+
+
+def test_reuse_looks_in_every_run_of_the_same_dataset_model_and_seed(tmp_path):
+    for name in ["ds-hstu-s0", "ds-hstu-weight_decay_0.1-s0", "ds-hstu-weight_decay_0.1-s1", "ds-sasrec-wd-s0",
+                 "ds-hstu-n_layers_4-s0"]:
+        (tmp_path / name).mkdir()
+    own, plain = tmp_path / "ds-hstu-weight_decay_0.1-n_layers_2-s0", tmp_path / "ds-hstu-s0"
+    dirs = seq.candidate_dirs(tmp_path, "ds", "hstu", 0, own, plain)
+    # its own folder first (even before it exists), then the plain run, then the others of seed 0 only
+    assert dirs == [own, plain, tmp_path / "ds-hstu-n_layers_4-s0", tmp_path / "ds-hstu-weight_decay_0.1-s0"]
