@@ -17,7 +17,8 @@ model, seed): compare models by their selected rows. `--reuse` picks up runs tha
 settings (a grid point equal to the config's own values reuses its plain run).
 Writes benchmarks/results/sequential_reproduction.{json,md} (`--name`: another file, for a tuning study);
 each run also writes its predictions
-(source ids) to --predictions-dir.
+(source ids) to --predictions-dir. `--paired sasrec` adds to every other model's row its paired difference
+from SASRec's selected row on the same test users, with a bootstrap interval (hgrec/evaluation/compare.py).
 """
 
 from __future__ import annotations
@@ -77,6 +78,39 @@ def candidate_dirs(out_dir: Path, dataset: str, model: str, seed: int, run_dir: 
     return list(dict.fromkeys([run_dir, plain, *others]))
 
 
+def predictions_of(run_dir: Path, root: Path, out: Path | None = None) -> Path:
+    """The test predictions of a run's best checkpoint (DESIGN §8), written once and kept beside it."""
+    from hgrec.evaluation.load import load_for_eval
+
+    path = (out / f"{run_dir.name}.parquet") if out else run_dir / "best" / "test_predictions.parquet"
+    if not path.exists():
+        cfg, task, m = load_for_eval(run_dir / "best", root=root)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        task.evaluate(m, "test", ks=cfg.trainer.ks, batch_size=512, device="cpu", predictions=str(path))
+    return path
+
+
+def paired_with(rows: list[dict], ref: str, run_of: dict, args) -> None:
+    """Adds diff_* metrics to every row whose dataset and seed have a `ref` row: this row minus the reference's
+    selected (or only) row, paired by user, with a bootstrap interval."""
+    from hgrec.evaluation.compare import compare_predictions
+
+    refs = {(r["dataset"], r["seed"]): r for r in rows
+            if r["model"] == ref and r["config"].get("selected", True)}
+    for r in rows:
+        base = refs.get((r["dataset"], r["seed"]))
+        if r["model"] == ref or base is None:
+            continue
+        a = predictions_of(run_of[id(base)], args.data / r["dataset"], args.predictions_dir)
+        b = predictions_of(run_of[id(r)], args.data / r["dataset"], args.predictions_dir)
+        diffs, _ = compare_predictions(a, b, ks=(5, 10))
+        for d in diffs:
+            if d.metric in ("recall@5", "ndcg@10"):
+                r["metrics"][f"diff_{d.metric}"] = round(d.diff, 5)
+                r["metrics"][f"diff_low_{d.metric}"] = round(d.ci_low, 5)
+                r["metrics"][f"diff_high_{d.metric}"] = round(d.ci_high, 5)
+
+
 def slug(label: str) -> str:
     """'lr=1e-3 dropout=0.3' -> 'lr_1e-3-dropout_0.3' (a folder name)."""
     return label.replace("=", "_").replace(" ", "-")
@@ -98,9 +132,11 @@ def main() -> None:
     ap.add_argument("--grid", nargs="*", default=[], metavar="KEY=V1,V2",
                     help="tune every model over the product of these values; the best validation point is `selected`")
     ap.add_argument("--reuse", action="store_true", help="pick up runs that finished with the same settings")
+    ap.add_argument("--paired", metavar="MODEL", default=None,
+                    help="compare every other model's test predictions with MODEL's, paired by user (hgrec compare)")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
     args = ap.parse_args()
-    rows = []
+    rows, run_of = [], {}  # run_of: id(row) -> the run folder it came from
     for run in args.runs:
         dataset, model = run.split(":")
         points = grid_points(args.grid, model)
@@ -120,7 +156,7 @@ def main() -> None:
                 result, wall = None, float("nan")
                 if args.reuse or (args.collect and label):
                     dirs = candidate_dirs(args.out_dir, dataset, model, seed, run_dir, plain)
-                    result = next((r for d in dirs if (r := finished_run(cfg, d))), None)
+                    run_dir, result = next(((d, r) for d in dirs if (r := finished_run(cfg, d))), (run_dir, None))
                 elif args.collect and (run_dir / "metrics.json").exists():  # rows from runs that already finished
                     result = json.loads((run_dir / "metrics.json").read_text())
                 if result is None and args.collect:
@@ -153,20 +189,18 @@ def main() -> None:
                     row["metrics"]["ratio_to_anchor_min"] = round(
                         min(test[k] / v for k, v in ANCHORS[(dataset, model)].items()), 3)
                 group.append(row)
+                run_of[id(row)] = run_dir
                 print(json.dumps({k: row[k] for k in ("dataset", "model", "variant", "metrics", "timing")}), flush=True)
                 if args.predictions_dir:
-                    from hgrec.evaluation.load import load_for_eval
-
-                    _, task, m = load_for_eval(run_dir / "best")
-                    args.predictions_dir.mkdir(parents=True, exist_ok=True)
-                    task.evaluate(m, "test", ks=cfg.trainer.ks, batch_size=512, device="cpu",
-                                  predictions=str(args.predictions_dir / f"{run_dir.name}.parquet"))
+                    predictions_of(run_dir, args.data / dataset, args.predictions_dir)
             if args.grid and group:  # the point a user would pick: best on validation, never on test
                 key = next(k for k in group[0]["metrics"] if k.startswith("valid_"))
                 best = max(group, key=lambda r: r["metrics"][key])
                 for r in group:
                     r["config"]["selected"] = r is best
             rows += group
+    if args.paired:
+        paired_with(rows, args.paired, run_of, args)
     notes = ("Next-item, leave-one-out, full ranking (history items masked: 5-core / ML have no repeats). "
              "Every model: full-softmax cross-entropy, d_model 64, 2 layers, the same optimiser, epoch cap and early "
              "stopping (BERT4Rec: cloze training on masked positions, the last position masked at inference). "
@@ -175,6 +209,10 @@ def main() -> None:
     capped = [f"{r['dataset']} {r['model']}" for r in rows if r["timing"]["best_epoch"] >= r["timing"]["epochs"] - 2]
     if capped:  # the best validation epoch is the last one: the budget, not early stopping, ended the run
         notes += " Still improving when the epoch cap ended the run: " + ", ".join(capped) + "."
+    if args.paired:
+        notes += (f" `diff_*` = this row minus {args.paired}'s (its selected point where there is a grid) on the same "
+                  "dataset, seed and test users, paired by user (`hgrec compare`): the mean difference and its 95 % "
+                  "bootstrap interval `diff_low_*` / `diff_high_*` over users; seed-to-seed spread is not in it.")
     if args.note:
         notes += " " + args.note
     if args.grid:

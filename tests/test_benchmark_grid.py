@@ -42,3 +42,30 @@ def test_reuse_looks_in_every_run_of_the_same_dataset_model_and_seed(tmp_path):
     dirs = seq.candidate_dirs(tmp_path, "ds", "hstu", 0, own, plain)
     # its own folder first (even before it exists), then the plain run, then the others of seed 0 only
     assert dirs == [own, plain, tmp_path / "ds-hstu-n_layers_4-s0", tmp_path / "ds-hstu-weight_decay_0.1-s0"]
+
+
+def test_paired_rows_hold_the_difference_from_the_reference(tmp_path, monkeypatch):
+    import polars as pl
+
+    n = 400
+    truth = [[i % 50 + 1] for i in range(n)]
+    miss = [100 + j for j in range(10)]
+    files = {}
+    for name, share in [("ref", 0.1), ("b", 0.3), ("other_seed", 0.0)]:
+        ranked = [[t[0]] + miss[1:] if i < share * n else miss for i, t in enumerate(truth)]
+        files[name] = tmp_path / f"{name}.parquet"
+        pl.DataFrame({"user_id": list(range(n)), "truth": truth, "ranked": ranked}).write_parquet(files[name])
+    monkeypatch.setattr(seq, "predictions_of", lambda run_dir, root, out=None: files[run_dir.name])
+
+    def row(model, seed, selected=True):
+        return {"dataset": "ds", "model": model, "seed": seed, "metrics": {}, "config": {"selected": selected}}
+
+    ref, unselected, b, lone = row("sasrec", 0), row("sasrec", 0, False), row("hstu", 0), row("hstu", 1)
+    run_of = {id(ref): tmp_path / "ref", id(unselected): tmp_path / "x", id(b): tmp_path / "b",
+              id(lone): tmp_path / "other_seed"}
+    seq.paired_with([ref, unselected, b, lone], "sasrec", run_of, type("A", (), {"data": tmp_path,
+                                                                                 "predictions_dir": None})())
+    assert b["metrics"]["diff_recall@5"] == pytest.approx(0.2)
+    assert b["metrics"]["diff_low_recall@5"] < 0.2 < b["metrics"]["diff_high_recall@5"]
+    assert b["metrics"]["diff_low_recall@5"] > 0
+    assert ref["metrics"] == {} and lone["metrics"] == {}  # the reference itself; no reference for seed 1
