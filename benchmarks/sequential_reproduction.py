@@ -128,7 +128,7 @@ def main() -> None:
                     help="results file name: keep tuning studies apart from the reproduction table")
     ap.add_argument("--note", default="", help="a sentence appended to the results file's notes")
     ap.add_argument("--collect", action="store_true",
-                    help="do not train: build the results from finished runs in --out-dir")
+                    help="do not train: build the results from runs in --out-dir that finished with the same settings")
     ap.add_argument("--grid", nargs="*", default=[], metavar="KEY=V1,V2",
                     help="tune every model over the product of these values; the best validation point is `selected`")
     ap.add_argument("--reuse", action="store_true", help="pick up runs that finished with the same settings")
@@ -154,11 +154,9 @@ def main() -> None:
                 else:
                     run_dir = plain
                 result, wall = None, float("nan")
-                if args.reuse or (args.collect and label):
+                if args.reuse or args.collect:  # a finished run with exactly these settings, wherever it is
                     dirs = candidate_dirs(args.out_dir, dataset, model, seed, run_dir, plain)
                     run_dir, result = next(((d, r) for d in dirs if (r := finished_run(cfg, d))), (run_dir, None))
-                elif args.collect and (run_dir / "metrics.json").exists():  # rows from runs that already finished
-                    result = json.loads((run_dir / "metrics.json").read_text())
                 if result is None and args.collect:
                     print(f"skip {run} {label}: no finished run in {run_dir}", flush=True)
                     continue
