@@ -271,13 +271,20 @@ def compare(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     out: Annotated[Optional[Path], typer.Option("--json", help="Also write the comparison to this JSON file.")] = None,
 ) -> None:
-    """Is B better than A? Per-user metrics from two prediction files, paired by user: B - A with a bootstrap
-    confidence interval and a paired t-test p-value (user sampling only, not seed-to-seed spread)."""
-    from hgrec.evaluation.compare import compare_predictions
+    """Is B better than A? Two prediction files of the same split, paired by user: B - A with a bootstrap
+    confidence interval and a p-value (user sampling only, not seed-to-seed spread). Ranking files
+    (user_id, truth, ranked): hit/recall/NDCG@K; CTR files (user_id, item_id, ts, label, prob): AUC, GAUC,
+    logloss."""
+    from hgrec.evaluation.compare import compare_ctr_predictions, compare_predictions, kind_of
     from hgrec.utils.atomic import atomic_write_text
 
     try:
-        diffs, users = compare_predictions(a, b, tuple(k or (5, 10)), resamples, confidence, seed)
+        if kind_of(a) == "ctr":
+            if k:
+                raise ValueError("--k applies to ranking predictions; these are CTR predictions")
+            diffs, users = compare_ctr_predictions(a, b, resamples, confidence, seed)
+        else:
+            diffs, users = compare_predictions(a, b, tuple(k or (5, 10)), resamples, confidence, seed)
     except (FileNotFoundError, ValueError) as e:
         _fail(e)
     table = Table(title=f"B - A over {users:,} users (A = {a.name}, B = {b.name})")

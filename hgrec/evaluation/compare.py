@@ -1,11 +1,16 @@
 """Is model B really better than model A? A paired comparison of two prediction files (DESIGN §8).
 
-Both files hold one row per user (`user_id`, `truth`, `ranked`) for the same split. Each user's
+Ranking files hold one row per user (`user_id`, `truth`, `ranked`) for the same split. Each user's
 hit/recall/NDCG@K is recomputed from the file (the same definitions as hgrec/evaluation/metrics.py),
 the two are paired by user, and the difference of the means gets
 - a percentile bootstrap confidence interval (users resampled with replacement, scipy.stats.bootstrap), and
 - the two-sided p-value of a paired t-test (scipy.stats.ttest_rel; thousands of users make the mean
   difference close to normal even though each user's metric is mostly 0).
+
+CTR files hold one row per exposure (`user_id`, `item_id`, `ts`, `label`, `prob`). AUC, GAUC and log
+loss are not means over users, so their interval comes from a cluster bootstrap: users are drawn with
+replacement and carry all their exposures (a user drawn twice counts twice, as a sample weight), both
+models on the same draw; the p-value is the share of draws on the other side of 0, doubled.
 
 What this measures is the uncertainty from *which users* were evaluated. It says nothing about the
 spread across training seeds, which is often as large: compare runs of several seeds for that.
@@ -23,6 +28,7 @@ from scipy import stats
 from hgrec.evaluation.metrics import ranking_metrics
 
 COLUMNS = ("user_id", "truth", "ranked")
+CTR_COLUMNS = ("user_id", "item_id", "ts", "label", "prob")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,31 +47,44 @@ class Difference:
         return self.ci_low > 0 or self.ci_high < 0
 
 
-def read_predictions(path: str | Path) -> pl.DataFrame:
+def read_predictions(path: str | Path, columns=COLUMNS) -> pl.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such predictions file")
     df = pl.read_parquet(path)
-    missing = [c for c in COLUMNS if c not in df.columns]
+    missing = [c for c in columns if c not in df.columns]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {missing}; a predictions file has {list(COLUMNS)}")
+        raise ValueError(f"{path}: missing column(s) {missing}; a predictions file has {list(columns)}")
+    if columns == CTR_COLUMNS:
+        bad = df["prob"].is_nan() | df["prob"].is_null() | (df["prob"] < 0) | (df["prob"] > 1)
+        if bad.any():
+            raise ValueError(f"{path}: {int(bad.sum())} probabilities are NaN or outside [0, 1] "
+                             f"(first at row {int(bad.arg_true()[0])})")
+        return df.select(columns)
     for c in ("truth", "ranked"):
         if not isinstance(df.schema[c], pl.List):
             raise ValueError(f"{path}: column {c!r} must be a list, got {df.schema[c]}")
     dup = df["user_id"].is_duplicated()
     if dup.any():
         raise ValueError(f"{path}: user {df['user_id'].filter(dup)[0]!r} has more than one row")
-    return df.select(COLUMNS)
+    return df.select(columns)
+
+
+def kind_of(path: str | Path) -> str:
+    """'ranking' or 'ctr', from a predictions file's columns."""
+    names = pl.read_parquet_schema(path).names() if Path(path).is_file() else []
+    return "ctr" if "prob" in names and "label" in names else "ranking"
 
 
 def per_user_metrics(df: pl.DataFrame, ks=(5, 10)) -> dict[str, np.ndarray]:
     """Per-user hit/recall/NDCG@K (one value per row of `df`, in its order) from the truth and ranked lists.
 
-    A truth item outside the ranked list counts as a miss, so K may not exceed the shortest ranked list.
+    A truth item outside the ranked list counts as a miss (a slate may hold fewer than K items), so K may
+    not exceed the longest ranked list: the file holds nothing about ranks beyond it.
     """
-    shortest = int(df["ranked"].list.len().min()) if df.height else 0
-    if df.height and max(ks) > shortest:
-        raise ValueError(f"K={max(ks)} but the shortest ranked list has {shortest} items")
+    longest = int(df["ranked"].list.len().max()) if df.height else 0
+    if df.height and max(ks) > longest:
+        raise ValueError(f"K={max(ks)} but the longest ranked list has {longest} items")
     truth = df.select(pl.int_range(pl.len()).alias("row"), "truth").explode("truth").drop_nulls("truth")
     truth = truth.with_columns(col=pl.int_range(pl.len()).over("row"))
     ranked = (df.select(pl.int_range(pl.len()).alias("row"), "ranked").explode("ranked")
@@ -74,7 +93,7 @@ def per_user_metrics(df: pl.DataFrame, ks=(5, 10)) -> dict[str, np.ndarray]:
     # and stays padding (0), as in ranks_of_truth.
     found = (truth.filter(pl.col("truth").is_first_distinct().over("row"))
              .join(ranked, left_on=["row", "truth"], right_on=["row", "ranked"], how="left")
-             .with_columns(pl.col("rank").fill_null(shortest + 1)))
+             .with_columns(pl.col("rank").fill_null(longest + 1)))
     width = int(truth["col"].max()) + 1 if truth.height else 1
     ranks = np.zeros((df.height, width), dtype=np.int64)  # (users, truth size), 0 = padding
     ranks[found["row"].to_numpy(), found["col"].to_numpy()] = found["rank"].to_numpy()
@@ -115,3 +134,62 @@ def compare_predictions(a: str | Path, b: str | Path, ks=(5, 10), resamples: int
             p = float(stats.ttest_rel(y[ok], x[ok]).pvalue)
         out.append(Difference(name, float(x[ok].mean()), float(y[ok].mean()), float(d.mean()), lo, hi, p))
     return out, da.height
+
+
+def compare_ctr_predictions(a: str | Path, b: str | Path, resamples: int = 1000, confidence: float = 0.95,
+                            seed: int = 0) -> tuple[list[Difference], int]:
+    """Paired comparison of two CTR prediction files of the same exposures -> (AUC / GAUC / logloss, users)."""
+    from sklearn.metrics import log_loss, roc_auc_score
+
+    keys = ["user_id", "item_id", "ts", "label"]
+    da = read_predictions(a, CTR_COLUMNS).sort(keys)
+    db = read_predictions(b, CTR_COLUMNS).sort(keys)
+    if da.height != db.height or not da.select(keys).equals(db.select(keys)):
+        raise ValueError(f"the files hold different exposures or labels ({da.height:,} rows in {a}, {db.height:,} in "
+                         f"{b}) - are both from the same split of the same data?")
+    users, u = np.unique(da["user_id"].to_numpy(), return_inverse=True)  # u: (rows,) user index
+    if len(users) < 2:
+        raise ValueError(f"need at least 2 users to compare, got {len(users)}")
+    y = da["label"].to_numpy().astype(np.int64)
+    pa, pb = da["prob"].to_numpy().astype(np.float64), db["prob"].to_numpy().astype(np.float64)
+    if y.min() == y.max():
+        raise ValueError(f"every label is {y[0]}: AUC is undefined")
+    # GAUC from per-user AUCs (users with both classes), weighted by impressions
+    n_u = np.bincount(u)
+    pos_u = np.bincount(u, weights=y)
+    both = (pos_u > 0) & (pos_u < n_u)
+
+    def user_auc(p):
+        r = pl.DataFrame({"u": u, "p": p}).select(pl.col("p").rank("average").over("u"))["p"].to_numpy()
+        rsum = np.bincount(u, weights=r * y)
+        neg = n_u - pos_u
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (rsum - pos_u * (pos_u + 1) / 2) / (pos_u * neg)
+
+    ua, ub = user_auc(pa), user_auc(pb)
+
+    def point(w_user):  # w_user: (users,) how often each user is drawn
+        w = w_user[u]
+        gw = w_user * n_u * both
+        return {"auc": (roc_auc_score(y, pa, sample_weight=w), roc_auc_score(y, pb, sample_weight=w)),
+                "gauc": (np.nansum(gw * ua) / gw.sum(), np.nansum(gw * ub) / gw.sum()),
+                "logloss": (log_loss(y, np.clip(pa, 1e-7, 1 - 1e-7), sample_weight=w, labels=[0, 1]),
+                            log_loss(y, np.clip(pb, 1e-7, 1 - 1e-7), sample_weight=w, labels=[0, 1]))}
+
+    full = point(np.ones(len(users)))
+    rng = np.random.default_rng(seed)
+    draws = {k: [] for k in full}
+    for _ in range(resamples):  # a loop over resamples; each one is vectorised over the exposures
+        w_user = np.bincount(rng.integers(0, len(users), len(users)), minlength=len(users)).astype(np.float64)
+        if y[w_user[u] > 0].min() == y[w_user[u] > 0].max() or (w_user * both).sum() == 0:
+            continue  # a draw with one class only has no AUC
+        for k, (xa, xb) in point(w_user).items():
+            draws[k].append(xb - xa)
+    alpha = (1 - confidence) / 2
+    out = []
+    for k, (xa, xb) in full.items():
+        d = np.asarray(draws[k])
+        lo, hi = np.quantile(d, [alpha, 1 - alpha])
+        p = min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))
+        out.append(Difference(k, float(xa), float(xb), float(xb - xa), float(lo), float(hi), float(p)))
+    return out, len(users)
