@@ -123,6 +123,8 @@ def compare_predictions(a: str | Path, b: str | Path, ks=(5, 10), resamples: int
             continue
         x, y = ma[name], mb[name]
         ok = ~(np.isnan(x) | np.isnan(y))  # users with an empty truth set have no value
+        if not ok.any():
+            raise ValueError("no user has a non-empty truth set: nothing to compare")
         d = y[ok] - x[ok]
         if np.all(d == d[0]):  # no spread: the interval is the point itself
             lo = hi = float(d[0])

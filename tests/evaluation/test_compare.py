@@ -71,6 +71,12 @@ def test_compare_refuses_mismatched_files(tmp_path):
         compare_predictions(a, other_truth, ks=(2,))
     with pytest.raises(ValueError, match="K=5 but the longest ranked list has 2"):
         compare_predictions(a, a, ks=(5,))
+    empty = tmp_path / "e.parquet"
+    pl.DataFrame({"user_id": [1, 2], "truth": [[], []], "ranked": [[5, 1], [1, 2]]},
+                 schema={"user_id": pl.Int64, "truth": pl.List(pl.Int64), "ranked": pl.List(pl.Int64)}
+                 ).write_parquet(empty)
+    with pytest.raises(ValueError, match="no user has a non-empty truth set"):
+        compare_predictions(empty, empty, ks=(2,))
     pl.DataFrame({"user_id": [1], "ranked": [[1]]}).write_parquet(tmp_path / "d.parquet")
     r = CliRunner().invoke(app, ["compare", str(a), str(tmp_path / "d.parquet")])
     assert r.exit_code == 2 and "missing column(s) ['truth']" in r.output
