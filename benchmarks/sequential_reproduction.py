@@ -27,6 +27,7 @@ import argparse
 import itertools
 import json
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -109,6 +110,28 @@ def paired_with(rows: list[dict], ref: str, run_of: dict, args) -> None:
                 r["metrics"][f"diff_{d.metric}"] = round(d.diff, 5)
                 r["metrics"][f"diff_low_{d.metric}"] = round(d.ci_low, 5)
                 r["metrics"][f"diff_high_{d.metric}"] = round(d.ci_high, 5)
+
+
+def seed_summary(rows: list[dict]) -> str:
+    """Mean ± std over seeds of each (dataset, model)'s selected (or only) rows, as a Markdown table."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        if r["config"].get("selected", True):
+            groups.setdefault((r["dataset"], r["model"]), []).append(r)
+    keys = ["recall@5", "ndcg@5", "recall@10", "ndcg@10"]
+    keys += [k for k in ("valid_ndcg@10", "diff_ndcg@10") if any(k in r["metrics"] for r in rows)]
+
+    def cell(rs, k):
+        vals = [r["metrics"][k] for r in rs if k in r["metrics"]]
+        if not vals:
+            return ""
+        return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}" if len(vals) > 1 else f"{vals[0]:.4f}"
+
+    lines = ["Mean ± std over seeds (selected points):", "", "| dataset | model | seeds | " + " | ".join(keys) + " |",
+             "|" + "---|" * (len(keys) + 3)]
+    lines += [f"| {d} | {m} | {len(rs)} | " + " | ".join(cell(rs, k) for k in keys) + " |"
+              for (d, m), rs in groups.items()]
+    return "\n".join(lines)
 
 
 def slug(label: str) -> str:
@@ -222,6 +245,8 @@ def main() -> None:
                       f"{next(v for k, v in r['metrics'].items() if k.startswith('valid_')):.4f} | "
                       + " | ".join(f"{r['metrics'][k]:.4f}" for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10")) + " |"
                       for r in rows if r["config"].get("selected")))
+    if len(args.seeds) > 1:
+        notes += "\n\n" + seed_summary(rows)
     if not rows:
         raise SystemExit("no finished runs")
     write_results(args.name, rows, out_dir=args.results, notes=notes,

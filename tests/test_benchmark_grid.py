@@ -69,3 +69,14 @@ def test_paired_rows_hold_the_difference_from_the_reference(tmp_path, monkeypatc
     assert b["metrics"]["diff_low_recall@5"] < 0.2 < b["metrics"]["diff_high_recall@5"]
     assert b["metrics"]["diff_low_recall@5"] > 0
     assert ref["metrics"] == {} and lone["metrics"] == {}  # the reference itself; no reference for seed 1
+
+
+def test_seed_summary_is_mean_and_std_of_the_selected_rows():
+    def row(model, seed, ndcg, selected=True):
+        m = {"recall@5": ndcg, "ndcg@5": ndcg, "recall@10": ndcg, "ndcg@10": ndcg, "valid_ndcg@10": ndcg}
+        return {"dataset": "ds", "model": model, "seed": seed, "metrics": m, "config": {"selected": selected}}
+
+    text = seq.seed_summary([row("sasrec", 0, 0.05), row("sasrec", 1, 0.07), row("sasrec", 1, 0.5, selected=False),
+                             row("hstu", 0, 0.06)])
+    assert "| ds | sasrec | 2 | 0.0600 ± 0.0141 |" in text  # the unselected 0.5 is left out
+    assert "| ds | hstu | 1 | 0.0600 |" in text
