@@ -191,6 +191,8 @@ def compare_ctr_predictions(a: str | Path, b: str | Path, resamples: int = 1000,
     out = []
     for k, (xa, xb) in full.items():
         d = np.asarray(draws[k])
+        if d.size == 0:
+            raise ValueError(f"every bootstrap draw held one class only: too few users ({len(users)}) for an interval")
         lo, hi = np.quantile(d, [alpha, 1 - alpha])
         p = min(1.0, 2 * min((d <= 0).mean(), (d >= 0).mean()))
         out.append(Difference(k, float(xa), float(xb), float(xb - xa), float(lo), float(hi), float(p)))
