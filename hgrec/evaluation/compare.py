@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from hgrec.evaluation.metrics import ranking_metrics
+from hgrec.evaluation.metrics import per_user_auc, ranking_metrics
 
 COLUMNS = ("user_id", "truth", "ranked")
 CTR_COLUMNS = ("user_id", "item_id", "ts", "label", "prob")
@@ -156,19 +156,17 @@ def compare_ctr_predictions(a: str | Path, b: str | Path, resamples: int = 1000,
     pa, pb = da["prob"].to_numpy().astype(np.float64), db["prob"].to_numpy().astype(np.float64)
     if y.min() == y.max():
         raise ValueError(f"every label is {y[0]}: AUC is undefined")
-    # GAUC from per-user AUCs (users with both classes), weighted by impressions
+    # GAUC from per-user AUCs (users with both classes, NaN for the others), weighted by impressions
     n_u = np.bincount(u)
-    pos_u = np.bincount(u, weights=y)
-    both = (pos_u > 0) & (pos_u < n_u)
 
     def user_auc(p):
-        r = pl.DataFrame({"u": u, "p": p}).select(pl.col("p").rank("average").over("u"))["p"].to_numpy()
-        rsum = np.bincount(u, weights=r * y)
-        neg = n_u - pos_u
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (rsum - pos_u * (pos_u + 1) / 2) / (pos_u * neg)
+        per = per_user_auc(u, y, p)
+        out = np.full(len(users), np.nan)
+        out[per["u"].to_numpy()] = per["auc"].to_numpy()
+        return out
 
     ua, ub = user_auc(pa), user_auc(pb)
+    both = ~np.isnan(ua)
 
     def point(w_user):  # w_user: (users,) how often each user is drawn
         w = w_user[u]

@@ -85,19 +85,26 @@ def logloss(labels, probs, eps: float = 1e-7) -> float:
     return float(log_loss(np.asarray(labels), p, labels=[0, 1]))
 
 
-def gauc(users, labels, scores) -> float:
-    """Impression-weighted mean of per-user AUC (users with both classes), vectorised with ranks."""
+def per_user_auc(users, labels, scores) -> pl.DataFrame:
+    """AUC of each user having both a positive and a negative: columns u, n (impressions), auc.
+
+    Vectorised with ranks (Mann-Whitney): AUC = (sum of positive ranks - P(P+1)/2) / (P N)."""
     df = pl.DataFrame({"u": np.asarray(users), "y": np.asarray(labels).astype(np.int8),
                        "s": np.asarray(scores, dtype=np.float64)})
-    per = (
+    return (
         df.with_columns(r=pl.col("s").rank("average").over("u"))
         .group_by("u")
         .agg(n=pl.len(), pos=pl.col("y").sum(), rsum=pl.col("r").filter(pl.col("y") == 1).sum())
         .with_columns(neg=pl.col("n") - pl.col("pos"))
         .filter((pl.col("pos") > 0) & (pl.col("neg") > 0))
-        # Mann-Whitney: AUC = (sum of positive ranks - P(P+1)/2) / (P N)
         .with_columns(auc=(pl.col("rsum") - pl.col("pos") * (pl.col("pos") + 1) / 2) / (pl.col("pos") * pl.col("neg")))
+        .select("u", "n", "auc")
     )
+
+
+def gauc(users, labels, scores) -> float:
+    """Impression-weighted mean of per-user AUC (users with both classes)."""
+    per = per_user_auc(users, labels, scores)
     if per.height == 0:
         return float("nan")
     return float((per["auc"] * per["n"]).sum() / per["n"].sum())
