@@ -181,7 +181,8 @@ def compare_ctr_predictions(a: str | Path, b: str | Path, resamples: int = 1000,
     draws = {k: [] for k in full}
     for _ in range(resamples):  # a loop over resamples; each one is vectorised over the exposures
         w_user = np.bincount(rng.integers(0, len(users), len(users)), minlength=len(users)).astype(np.float64)
-        if y[w_user[u] > 0].min() == y[w_user[u] > 0].max() or (w_user * both).sum() == 0:
+        drawn = y[w_user[u] > 0]  # labels of the exposures in this draw
+        if drawn.min() == drawn.max() or (w_user * both).sum() == 0:
             continue  # a draw with one class only has no AUC
         for k, (xa, xb) in point(w_user).items():
             draws[k].append(xb - xa)
