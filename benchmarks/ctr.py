@@ -26,6 +26,7 @@ Writes benchmarks/results/ctr.{json,md}.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -43,13 +44,16 @@ from hgrec.utils.results import write_results  # noqa: E402
 
 CONFIG_DIR = {"kuairand-pure": "kuairand", "ml-100k": "ml-100k", "sample": "kuairand"}
 LABELS = {"kuairand-pure": ["clicked", "effective"], "ml-100k": ["effective"], "sample": ["clicked"]}
-RUNS = ["hpgr:default", "hpgr:no_pretrain", "hpgr:dense", "hpgr:no_sem", "hstu_ctr:default", "mtgr:default",
-        "din:default"]
+RUNS = ["hpgr:default", "hpgr:no_pretrain", "hpgr:dense", "hpgr:no_sem", "hpgr:adaptive", "hpgr:nofeat",
+        "hstu_ctr:default", "mtgr:default", "din:default", "lightgbm:default", "lightgbm:cross"]
+FEATURES = ["user", "item", "context", "counters"]  # every model alike; MTGR-style and lightgbm:cross add "cross"
 VARIANT_OVERRIDES = {
     "default": [],
     "no_pretrain": ["model.pretrained=null"],
     "dense": ["model.attention=dense"],
     "no_sem": ["model.sem=false"],
+    "adaptive": ["model.top_k_mode=threshold"],  # per-candidate budget: relevance >= model.relevance_threshold
+    "nofeat": [],  # the history alone (data.features=[]): the first build's HPGR, for comparison
 }
 REFERENCE = {  # HPGR paper (arXiv 2603.00980), private APPGallery data: orientation only
     "hpgr_auc": 0.8377, "pretraining_alone_auc": 0.8327, "gain_over_hstu_mtgr_auc_points": 1.50,
@@ -93,6 +97,8 @@ def main() -> None:
                     help="pick up runs in --out-dir that finished with the same settings; train the others")
     ap.add_argument("--smoke", action="store_true",
                     help="embedded sample, tiny models, a few steps (a check, not a result)")
+    ap.add_argument("--features", nargs="*", default=FEATURES,
+                    help="feature groups of every model (hgrec/data/ctr_features.py); the nofeat variant has none")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
     args = ap.parse_args()
     if args.smoke:
@@ -126,9 +132,15 @@ def main() -> None:
                     continue
                 for run in args.only:
                     model, variant = run.split(":")
-                    config = "hpgr_finetune" if model == "hpgr" else model
                     name = f"{dataset}-{label}-{model}-{variant}-s{seed}"
-                    extra = [f"data.label={label}", f"trainer.seed={seed}", f"trainer.run_name={name}"]
+                    groups = run_features(model, variant, args.features)
+                    if model == "lightgbm":
+                        rows.append(lightgbm_row(dataset, label, variant, seed, groups, args, name))
+                        save(rows, stats, args, done=False, missing=missing)
+                        continue
+                    config = "hpgr_finetune" if model == "hpgr" else model
+                    extra = [f"data.label={label}", f"trainer.seed={seed}", f"trainer.run_name={name}",
+                             f"data.features=[{','.join(groups)}]"]
                     if model == "hpgr":
                         extra += VARIANT_OVERRIDES[variant]
                         if variant != "no_pretrain":
@@ -147,8 +159,13 @@ def main() -> None:
                                    **({"wall_s": round(wall, 1)} if wall == wall else {}),
                                    "train_samples_per_s": round(res["train_samples_per_s"] or 0.0, 1),
                                    "eval_samples_per_s": round(test["samples_per_s"], 1),
-                                   "epochs": res["epochs"], "best_epoch": res["best_epoch"]},
-                        "config": {**cfg.to_dict()["model"], "max_len": cfg.data.max_len, "lr": cfg.trainer.lr,
+                                   "epochs": res["epochs"], "best_epoch": res["best_epoch"],
+                                   "epochs_cap": cfg.trainer.epochs,
+                                   **({"attended_tokens": round(test["attended_tokens"], 2)}
+                                      if test.get("attended_tokens", float("nan")) == test.get("attended_tokens")
+                                      else {})},
+                        "config": {**cfg.to_dict()["model"], "features": list(cfg.data.features),
+                                   "max_len": cfg.data.max_len, "lr": cfg.trainer.lr,
                                    "batch_size": cfg.trainer.batch_size, "params": res["params"],
                                    "test_samples": int(test["samples"]),
                                    "test_positive_rate": round(test["positive_rate"], 4)},
@@ -195,6 +212,49 @@ def save(rows: list[dict], stats: dict, args, done: bool, missing: list[str] = (
     write_results("ctr", rows, out_dir=args.results, notes=notes,
                   extra={"reference": REFERENCE, "session_stats": stats, "summary": summary},
                   command="python benchmarks/ctr.py " + " ".join(sys.argv[1:]))
+
+
+def run_features(model: str, variant: str, features: list[str]) -> list[str]:
+    """The feature groups of a run: the shared set; none for nofeat; + MTGR's cross features."""
+    if variant == "nofeat":
+        return []
+    return list(features) + (["cross"] if (model == "mtgr" or variant == "cross") and "cross" not in features else [])
+
+
+def lightgbm_row(dataset: str, label: str, variant: str, seed: int, groups: list[str], args, name: str) -> dict:
+    """Fit LightGBM on the same split, test rows and features as the neural runs; its predictions file too."""
+    from hgrec.data import load_dataset
+    from hgrec.data.ctr_samples import ctr_data
+    from hgrec.evaluation.ctr import ctr_metrics, write_ctr_predictions
+    from hgrec.models.lightgbm_ctr import LightGBMCTR
+
+    ds = load_dataset(dataset, None if dataset == "sample" else args.data / dataset)
+    max_len = 200 if dataset == "ml-100k" else 50
+    t0 = time.perf_counter()
+    data = ctr_data(ds, max_len, label, features=tuple(groups))
+    model = LightGBMCTR(seed=seed).fit(data)
+    test = data.test
+    t1 = time.perf_counter()
+    probs = model.predict(data, test.rows)
+    eval_s = time.perf_counter() - t1
+    users = data.columns["user"][test.rows]
+    m = ctr_metrics(users, test.labels, probs)
+    if args.predictions_dir:
+        args.predictions_dir.mkdir(parents=True, exist_ok=True)
+        write_ctr_predictions(str(args.predictions_dir / f"{name}.parquet"), ds.user_map.to_raw(users),
+                              ds.item_map.to_raw(data.columns["item"][test.rows]), data.columns["ts"][test.rows] * 1000,
+                              test.labels, probs)
+    row = {"dataset": dataset, "model": "lightgbm", "variant": variant, "seed": seed, "truth": label,
+           "metrics": {k: round(m[k], 5) for k in ("auc", "gauc", "logloss")},
+           "timing": {"train_s": round(model.train_seconds, 1), "wall_s": round(time.perf_counter() - t0, 1),
+                      "eval_samples_per_s": round(len(test.rows) / eval_s, 1),
+                      "epochs": model.rounds, "best_epoch": model.best_iteration,
+                      "epochs_cap": model.config.max_rounds},  # epochs = boosting rounds for LightGBM
+           "config": {**dataclasses.asdict(model.config), "features": groups,
+                      "top_features": dict(list(model.importance().items())[:8]),
+                      "test_samples": len(test.rows), "test_positive_rate": round(float(test.labels.mean()), 4)}}
+    print(json.dumps({k: row[k] for k in ("dataset", "truth", "model", "variant", "seed", "metrics")}), flush=True)
+    return row
 
 
 def checkpoint_of(run_dir: Path) -> Path:

@@ -35,6 +35,7 @@ import dataclasses
 import numpy as np
 import polars as pl
 
+from hgrec.data.ctr_features import CTRFeatures
 from hgrec.data.dataset import Dataset
 from hgrec.data.errors import DataError
 from hgrec.data.views import DEFAULT_SESSION_GAP_MS, add_sessions, temporal_cuts, temporal_split_codes
@@ -66,6 +67,7 @@ class CTRData:
     train: CTRSplit
     valid: CTRSplit
     test: CTRSplit
+    features: CTRFeatures | None = None  # side features and causal counters (`data.features`)
 
     def split(self, name: str) -> CTRSplit:
         if name not in ("train", "valid", "test"):
@@ -105,6 +107,8 @@ class CTRData:
             "cand_ts": c["ts"][rows],
             "label": c["label"][rows].astype(np.float32),
         }
+        if self.features is not None and len(self.features):
+            out["features"] = self.features.codes(rows)
         return out
 
 
@@ -130,8 +134,9 @@ def gap_buckets(ts_ms: np.ndarray, first: np.ndarray) -> np.ndarray:
 
 def ctr_data(ds: Dataset, max_len: int = 50, label: str = "clicked",
              session_gap_ms: int = DEFAULT_SESSION_GAP_MS, valid_frac: float = 0.1,
-             test_frac: float = 0.1) -> CTRData:
-    """Every exposure of `ds` as a CTR sample, split by global time (module docstring)."""
+             test_frac: float = 0.1, features: tuple[str, ...] = ()) -> CTRData:
+    """Every exposure of `ds` as a CTR sample, split by global time (module docstring); `features`:
+    the groups of side features and causal counters each sample carries (hgrec/data/ctr_features.py)."""
     where = f"dataset {ds.name}"
     if max_len < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len}")
@@ -174,7 +179,8 @@ def ctr_data(ds: Dataset, max_len: int = 50, label: str = "clicked",
     tr = splits[0].labels
     if tr.min() == tr.max():
         raise DataError(f"every training exposure of {ds.name} has {label}={int(tr[0])}: nothing to learn", where)
-    return CTRData(ds.num_items, max_len, label, session_gap_ms, cuts, offsets, columns, *splits)
+    feats = CTRFeatures(ds, features, cut_ms=cuts[0], log=df) if features else None
+    return CTRData(ds.num_items, max_len, label, session_gap_ms, cuts, offsets, columns, *splits, features=feats)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,11 +310,14 @@ def labels_from_actions(actions: np.ndarray, label: str, rating_scale: bool) -> 
 
 def request_batch(items: np.ndarray, actions: np.ndarray, labels: np.ndarray, ts_ms: np.ndarray,
                   cand_items: np.ndarray, cand_ts_ms: int | None, session_gap_ms: int,
-                  max_len: int) -> dict[str, np.ndarray]:
+                  max_len: int, features: CTRFeatures | None = None, user: int | None = None,
+                  tab: int | None = None) -> dict[str, np.ndarray]:
     """`CTRData.batch` for one history given as arrays (oldest first, times in ms) and C candidates shown
     together at `cand_ts_ms` (default: the last history time): (C, W) rows that share the history. Sessions,
     positions and gap buckets are computed over the whole given history with the training rule, then
-    the last `max_len` tokens are kept, so a user's logged exposures give exactly the training features."""
+    the last `max_len` tokens are kept, so a user's logged exposures give exactly the training features.
+    With `features`, each candidate also gets its side features and causal counters for dense `user`
+    (None = unknown: default buckets) at the candidates' time, in request context `tab`."""
     n = len(items)
     ts_ms = np.asarray(ts_ms, dtype=np.int64)
     cand_ms = int(cand_ts_ms if cand_ts_ms is not None else (ts_ms[-1] if n else 0))
@@ -347,4 +356,6 @@ def request_batch(items: np.ndarray, actions: np.ndarray, labels: np.ndarray, ts
     out |= {"cand_item": np.asarray(cand_items, np.int64), "cand_pos": np.full(C, pos[n], np.int64),
             "cand_gap": np.full(C, gap[n], np.int64), "cand_ts": np.full(C, cand_ms // 1000, np.int64),
             "label": np.zeros(C, np.float32)}
+    if features is not None and len(features):  # the same counter query as training (`CTRFeatures._query`)
+        out["features"] = features.request_codes(user, out["cand_item"], cand_ms, tab)
     return out

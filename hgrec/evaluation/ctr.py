@@ -24,15 +24,20 @@ def to_device(batch: dict[str, np.ndarray], device: str) -> dict[str, torch.Tens
 
 
 @torch.no_grad()
-def predict_ctr(model, data: CTRData, rows: np.ndarray, *, batch_size: int = 1024, device: str = "cpu") -> np.ndarray:
-    """Click probabilities of the candidate exposures `rows` (flat indices), in their order."""
+def predict_ctr(model, data: CTRData, rows: np.ndarray, *, batch_size: int = 1024, device: str = "cpu",
+                cost: dict | None = None) -> np.ndarray:
+    """Click probabilities of the candidate exposures `rows` (flat indices), in their order; `cost`, if
+    given, receives `attended_tokens`: the mean history tokens attended per row (NaN: dense models)."""
     was_training = model.training
     model.eval()
-    out = []
+    out, attended = [], 0.0
     for lo in range(0, len(rows), batch_size):
         batch = to_device(data.batch(rows[lo:lo + batch_size]), device)
         out.append(torch.sigmoid(model.predict(batch).float()).cpu().numpy())
+        attended += model.attended_tokens() * len(out[-1])
     model.train(was_training)
+    if cost is not None:
+        cost["attended_tokens"] = attended / max(len(rows), 1)
     return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
 
 
@@ -45,10 +50,12 @@ def evaluate_ctr(model, data: CTRData, split: str, *, batch_size: int = 1024,
                  device: str = "cpu") -> tuple[dict[str, float], np.ndarray]:
     s = data.split(split)
     t0 = time.perf_counter()
-    probs = predict_ctr(model, data, s.rows, batch_size=batch_size, device=device)
+    cost: dict = {}
+    probs = predict_ctr(model, data, s.rows, batch_size=batch_size, device=device, cost=cost)
     elapsed = time.perf_counter() - t0
     m = ctr_metrics(data.columns["user"][s.rows], s.labels, probs)
     m["samples_per_s"] = len(s.rows) / elapsed if elapsed > 0 else float("nan")
+    m["attended_tokens"] = cost["attended_tokens"]
     return m, probs
 
 

@@ -32,21 +32,24 @@ class DINConfig:
 
 @register("din", DINConfig)
 class DIN(CTRModel):
-    def __init__(self, config: DINConfig, num_items: int, max_len: int, sid_vocab: list[int] | None = None):
+    def __init__(self, config: DINConfig, num_items: int, max_len: int, sid_vocab: list[int] | None = None,
+                 feature_sizes: list[int] | None = None):
         super().__init__()
         c = self.config = config
         self.num_items, self.max_len = num_items, max_len
-        self.tokens = ExposureTokens(num_items, c.d_model, sid_vocab=sid_vocab, dropout=c.dropout, sessions=False)
+        self.tokens = ExposureTokens(num_items, c.d_model, sid_vocab=sid_vocab, dropout=c.dropout, sessions=False,
+                                     feature_sizes=feature_sizes)
         h1, h2 = c.attn_hidden
         self.activation_unit = nn.Sequential(nn.Linear(4 * c.d_model, h1), nn.PReLU(), nn.Linear(h1, h2), nn.PReLU(),
                                              nn.Linear(h2, 1))
-        self.head = ClickHead(c.d_model, c.d_ff, c.dropout)
+        self.head = ClickHead(c.d_model, c.d_ff, c.dropout, d_extra=self.tokens.side_dim)
 
     def predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         valid = batch["items"] > 0
         h = self.tokens(batch["items"], batch["actions"], batch["pos"], batch["session"], batch["gap"])  # (B, L, d)
-        cand = self.tokens.candidate(batch)  # (B, d)
+        side = self.tokens.side(batch)
+        cand = self.tokens.candidate(batch, side)  # (B, d)
         c = cand[:, None].expand_as(h)
         w = self.activation_unit(torch.cat([h, c, h - c, h * c], -1)).squeeze(-1) * valid  # (B, L), no softmax
         pooled = (w[..., None] * h).sum(1)  # (B, d)
-        return self.head(cand, pooled)
+        return self.head(cand, pooled, side)

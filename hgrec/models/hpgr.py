@@ -66,6 +66,11 @@ class HPGRConfig:
     # fine-tuning: Preference-Guided Sparse Attention
     attention: str = "sparse"  # sparse (PGSA) | dense (every history token: the "w/o PGSA" ablation)
     top_k: int = 32  # K history tokens chosen by relevance (plus the current session)
+    # adaptive budget (the paper's stated future work): "fixed" keeps K tokens for every candidate;
+    # "threshold" keeps, per candidate, those of the K whose relevance is >= relevance_threshold,
+    # and the gather shrinks to the batch's largest such count
+    top_k_mode: str = "fixed"
+    relevance_threshold: float = 0.5
     max_current: int = 16  # at most this many (most recent) tokens of the current session are always kept
     pgsa_layers: int = 1  # target-attention blocks of the candidate over the chosen tokens
     # pre-training: session-based Masked Item Modeling
@@ -80,6 +85,10 @@ class HPGRConfig:
             raise ValueError(f"stage must be pretrain or finetune, got {self.stage!r}")
         if self.attention not in ("sparse", "dense"):
             raise ValueError(f"attention must be sparse or dense, got {self.attention!r}")
+        if self.top_k_mode not in ("fixed", "threshold"):
+            raise ValueError(f"top_k_mode must be fixed or threshold, got {self.top_k_mode!r}")
+        if not -1 <= self.relevance_threshold <= 1:
+            raise ValueError(f"relevance_threshold is a cosine: in [-1, 1], got {self.relevance_threshold}")
         if self.mim_loss not in ("ce", "sampled"):
             raise ValueError(f"mim_loss must be ce or sampled, got {self.mim_loss!r}")
         if not 0 < self.mask_ratio < 1 or not 0 <= self.session_mask_share <= 1:
@@ -179,6 +188,8 @@ class PreferenceGuidedSparseAttention(nn.Module):
         super().__init__()
         c = config
         self.sparse, self.top_k, self.max_current = c.attention == "sparse", c.top_k, c.max_current
+        self.threshold = c.relevance_threshold if c.top_k_mode == "threshold" else None
+        self.last_selected = float("nan")  # mean history tokens attended per candidate, last batch (cost probes)
         self.blocks = nn.ModuleList(TargetAttentionBlock(c.d_model, c.n_heads, c.d_ff, c.dropout)
                                     for _ in range(c.pgsa_layers))
         self.norm = RMSNorm(c.d_model, eps=1e-6)
@@ -188,6 +199,16 @@ class PreferenceGuidedSparseAttention(nn.Module):
         """cand (B, d), states (B, L, d), valid/current (B, L), relevance (B, L) -> (B, d)."""
         if self.sparse:
             idx, keep = select_history(relevance, valid, current, self.top_k, self.max_current)  # (B, W)
+            if self.threshold is not None:
+                # adaptive budget: the top-K columns come sorted by relevance, so the kept ones are a
+                # prefix of them; the current session's columns (the last C) are always kept
+                K = idx.shape[1] - min(self.max_current, valid.shape[1])
+                rel_top = relevance.float().gather(1, idx[:, :K])
+                keep[:, :K] &= rel_top >= self.threshold
+                width = int(keep[:, :K].sum(1).max()) if K else 0
+                idx = torch.cat([idx[:, :width], idx[:, K:]], 1)
+                keep = torch.cat([keep[:, :width], keep[:, K:]], 1)
+            self.last_selected = float(keep.sum(1).float().mean())
             context, padding = gather_tokens(states, idx), ~keep  # (B, W, d): cost grows with W, not L
         else:
             context, padding = states, ~valid  # dense: every history token
@@ -199,18 +220,19 @@ class PreferenceGuidedSparseAttention(nn.Module):
 
 @register("hpgr", HPGRConfig)
 class HPGR(CTRModel):
-    def __init__(self, config: HPGRConfig, num_items: int, max_len: int, sid_vocab: list[int] | None = None):
+    def __init__(self, config: HPGRConfig, num_items: int, max_len: int, sid_vocab: list[int] | None = None,
+                 feature_sizes: list[int] | None = None):
         super().__init__()
         c = self.config = config
         self.num_items, self.max_len, self.mask_id = num_items, max_len, num_items + 1
         self.tokens = ExposureTokens(num_items, c.d_model, c.max_sessions, c.max_session_pos, sid_vocab, c.dropout,
-                                     sessions=c.sem)
+                                     sessions=c.sem, feature_sizes=feature_sizes if c.stage == "finetune" else None)
         self.sem = SessionEnhancementModule(c)
         if c.stage == "pretrain":
             self.mim_norm = RMSNorm(c.d_model, eps=1e-6)
         else:
             self.pgsa = PreferenceGuidedSparseAttention(c)
-            self.head = ClickHead(c.d_model, c.d_ff, c.dropout)
+            self.head = ClickHead(c.d_model, c.d_ff, c.dropout, d_extra=self.tokens.side_dim)
             if c.pretrained:
                 # the frozen pre-trained item space PGSA selects with (filled by load_pretrained_state)
                 self.register_buffer("selector_emb", torch.zeros(num_items + 2, c.d_model))
@@ -235,11 +257,15 @@ class HPGR(CTRModel):
         if self.config.stage != "finetune":
             raise RuntimeError("a stage=pretrain HPGR has no click head: fine-tune it (stage: finetune)")
         states, valid = self.encode(batch)
-        cand = self.tokens.candidate(batch)  # (B, d)
+        side = self.tokens.side(batch)  # (B, F * d_field) or None
+        cand = self.tokens.candidate(batch, side)  # (B, d)
         current = valid & (batch["session"] == 0)
         rel = self.relevance(batch["items"], batch["cand_item"]) if self.pgsa.sparse else None
         z = self.pgsa(cand, states, valid, current, rel)
-        return self.head(cand, z)
+        return self.head(cand, z, side)
+
+    def attended_tokens(self) -> float:
+        return self.pgsa.last_selected if self.config.stage == "finetune" and self.pgsa.sparse else float("nan")
 
     # ---- stage 1: session-based masked item modeling ----
     def mim_logits(self, h: torch.Tensor, ids: torch.Tensor | None = None) -> torch.Tensor:

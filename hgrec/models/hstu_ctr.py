@@ -38,40 +38,43 @@ class HSTUCTRConfig:
 
 @register("hstu_ctr", HSTUCTRConfig)
 class HSTUCTR(CTRModel):
-    def __init__(self, config: HSTUCTRConfig, num_items: int, max_len: int, sid_vocab: list[int] | None = None):
+    def __init__(self, config: HSTUCTRConfig, num_items: int, max_len: int, sid_vocab: list[int] | None = None,
+                 feature_sizes: list[int] | None = None):
         super().__init__()
         c = self.config = config
         self.num_items, self.max_len = num_items, max_len
-        self.tokens = ExposureTokens(num_items, c.d_model, sid_vocab=sid_vocab, dropout=c.dropout, sessions=False)
+        self.tokens = ExposureTokens(num_items, c.d_model, sid_vocab=sid_vocab, dropout=c.dropout, sessions=False,
+                                     feature_sizes=feature_sizes)
         self.pos_emb = nn.Embedding(max_len + 1, c.d_model)  # right-aligned: the candidate is the last position
         nn.init.normal_(self.pos_emb.weight, std=0.02)
         self.blocks = nn.ModuleList(self._block() for _ in range(c.n_layers))
         self.norm = nn.LayerNorm(c.d_model, eps=1e-6)
-        self.head = ClickHead(c.d_model, c.d_ff, c.dropout)
+        self.head = ClickHead(c.d_model, c.d_ff, c.dropout, d_extra=self.tokens.side_dim)
 
     def _block(self) -> nn.Module:
         c = self.config
         return HSTUBlock(c.d_model, c.n_heads, self.max_len + 1, c.d_qk, c.d_v, c.dropout, c.num_time_buckets,
                          c.time_bias)
 
-    def candidate_token(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.tokens.candidate(batch)
+    def candidate_token(self, batch: dict[str, torch.Tensor], side: torch.Tensor | None) -> torch.Tensor:
+        return self.tokens.candidate(batch, side)
 
     def sequence(self, batch: dict[str, torch.Tensor]):
-        """[history..., candidate] tokens (B, L+1, d), padding mask, timestamps, candidate embedding."""
+        """[history..., candidate] tokens (B, L+1, d), padding mask, timestamps, candidate embedding, side features."""
         items = batch["items"]
         B, L = items.shape
         hist = self.tokens(items, batch["actions"], batch["pos"], batch["session"], batch["gap"])
-        cand = self.candidate_token(batch)
+        side = self.tokens.side(batch)
+        cand = self.candidate_token(batch, side)
         x = torch.cat([hist, cand[:, None]], 1)  # (B, L+1, d)
         pos = torch.arange(self.max_len - L, self.max_len + 1, device=items.device)
         x = x + self.pos_emb(pos)[None]
         pad = torch.cat([items == 0, torch.zeros(B, 1, dtype=torch.bool, device=items.device)], 1)
         ts = torch.cat([batch["ts"], batch["cand_ts"][:, None]], 1)
-        return x, pad, ts, cand
+        return x, pad, ts, cand, side
 
     def predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        x, pad, ts, cand = self.sequence(batch)
+        x, pad, ts, cand, side = self.sequence(batch)
         for blk in self.blocks:
             x = blk(x, key_padding=pad, timestamps=ts, causal=True)  # history never sees the candidate
-        return self.head(cand, self.norm(x[:, -1]))
+        return self.head(cand, self.norm(x[:, -1]), side)

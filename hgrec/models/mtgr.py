@@ -80,8 +80,9 @@ def cross_feature_buckets(batch: dict[str, torch.Tensor]) -> torch.Tensor:
 
 @register("mtgr", MTGRConfig)
 class MTGR(HSTUCTR):
-    def __init__(self, config: MTGRConfig, num_items: int, max_len: int, sid_vocab: list[int] | None = None):
-        super().__init__(config, num_items, max_len, sid_vocab)
+    def __init__(self, config: MTGRConfig, num_items: int, max_len: int, sid_vocab: list[int] | None = None,
+                 feature_sizes: list[int] | None = None):
+        super().__init__(config, num_items, max_len, sid_vocab, feature_sizes)
         if config.cross_features:
             self.cross_emb = nn.ModuleList(nn.Embedding(n, config.d_model) for n in CROSS_BUCKETS)
             for e in self.cross_emb:
@@ -94,15 +95,15 @@ class MTGR(HSTUCTR):
         return GroupedHSTUBlock(c.d_model, c.n_heads, self.max_len + 1, c.d_qk, c.d_v, c.dropout,
                                 c.num_time_buckets, c.time_bias, groups=2)
 
-    def candidate_token(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        cand = self.tokens.candidate(batch)
+    def candidate_token(self, batch: dict[str, torch.Tensor], side: torch.Tensor | None) -> torch.Tensor:
+        cand = self.tokens.candidate(batch, side)
         if self.config.cross_features:
             buckets = cross_feature_buckets(batch)
             cand = cand + sum(emb(buckets[:, i]) for i, emb in enumerate(self.cross_emb))
         return cand
 
     def predict(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        x, pad, ts, cand = self.sequence(batch)
+        x, pad, ts, cand, side = self.sequence(batch)
         T = x.shape[1]
         group = torch.full((T,), HISTORY, dtype=torch.long, device=x.device)
         group[-1] = CANDIDATE
@@ -111,4 +112,4 @@ class MTGR(HSTUCTR):
                 x = blk(x, group=group, key_padding=pad, timestamps=ts, causal=True)
             else:
                 x = blk(x, key_padding=pad, timestamps=ts, causal=True)
-        return self.head(cand, self.norm(x[:, -1]))
+        return self.head(cand, self.norm(x[:, -1]), side)

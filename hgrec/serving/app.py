@@ -66,6 +66,8 @@ class ScoreRequest(BaseModel):
     timestamps: list[float] | None = Field(None, max_length=MAX_LIST, description="Unix seconds, one per history item.")
     timestamp: float | None = Field(None, description="When the candidates are shown (default: the last history time).")
     candidates: list[ItemId] = Field(min_length=1, max_length=MAX_LIST)
+    tab: int | None = Field(None, ge=0, le=1000,
+                            description="Request context: the app tab (KuaiRand `tab`) for models with side features.")
 
 
 class ScoreResponse(BaseModel):
@@ -123,6 +125,6 @@ def create_app(engine: InferenceEngine) -> FastAPI:
     def score(req: ScoreRequest):  # sync: FastAPI runs it in its thread pool
         return {"model": engine.rec.cfg.model_name,
                 "scores": engine.score(req.candidates, req.user_id, req.history, req.actions, req.timestamps,
-                                       req.timestamp)}
+                                       req.timestamp, req.tab)}
 
     return app

@@ -205,12 +205,15 @@ class InferenceEngine:
         return getattr(self.rec.model, "task", None) == "ctr"
 
     def score(self, candidates, user_id=None, history=None, actions=None, timestamps=None,
-              timestamp: float | None = None) -> list[float]:
+              timestamp: float | None = None, tab: int | None = None) -> list[float]:
         """Click probabilities of `candidates` shown together at `timestamp` (unix s; default: the
         last history time), after the user's logged exposures (`user_id`) or an explicit `history`
         with its `actions` (feedback codes as in training: click sources 1 + clicked + 2 * long view,
         rating sources the rating; default: the strongest positive) and `timestamps` (default: all
-        0, one session). CTR checkpoints only (HPGR, DIN, HSTU-CTR, MTGR)."""
+        0, one session). CTR checkpoints only (HPGR, DIN, HSTU-CTR, MTGR). A model trained with side
+        features (`data.features`) gets them by the training code path (`CTRFeatures`): the user's
+        profile and counters when `user_id` is known (default buckets otherwise, also next to an
+        explicit history), the candidates' side features and counters at `timestamp`, and `tab`."""
         from hgrec.data.ctr_samples import labels_from_actions, request_batch
 
         if not self.is_ctr:
@@ -224,7 +227,13 @@ class InferenceEngine:
         except DataError as e:
             raise RequestError(str(e)) from e
         rating = "rating" in rec.ds.interactions.columns and "clicked" not in rec.ds.interactions.columns
+        u = None  # dense user for the side features; None = unknown (default buckets)
         if history is not None:
+            if user_id is not None:
+                try:
+                    u = int(rec.ds.user_map.to_dense([user_id], where="user_id")[0])
+                except DataError:
+                    u = None  # a new user with an explicit history: default profile and counters
             try:
                 items = rec.ds.item_map.to_dense(list(history), where="history") if history else np.zeros(0, np.int64)
             except DataError as e:
@@ -263,7 +272,7 @@ class InferenceEngine:
             raise RequestError("timestamp: must be a finite number")
         try:
             b = request_batch(items, act, labels, ts, cand, None if timestamp is None else int(round(timestamp * 1000)),
-                              data.session_gap_ms, data.max_len)
+                              data.session_gap_ms, data.max_len, data.features, u, tab)
         except DataError as e:
             raise RequestError(str(e)) from e
         batch = {k: torch.from_numpy(v).to(rec.device) for k, v in b.items()}

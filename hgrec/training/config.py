@@ -44,10 +44,19 @@ class DataConfig:
     # CTR models (HPGR, HSTU-CTR, MTGR-style, DIN; docs/hpgr.md): every exposure, global temporal split
     label: str = "clicked"  # CTR target: clicked (KuaiRand is_click) | effective (long view / rating >= 4)
     session_gap_min: float = 30.0  # a new session starts after a gap > this many minutes
+    # side features and causal counters of every CTR sample (hgrec/data/ctr_features.py): any of
+    # user, item, context, counters, cross; empty = the history alone
+    features: tuple[str, ...] = ()
 
     def __post_init__(self):
         if self.label not in ("clicked", "effective"):
             raise ConfigError(f"data.label must be clicked or effective, got {self.label!r}")
+        from hgrec.data.ctr_features import GROUPS
+
+        if set(self.features) - set(GROUPS):
+            raise ConfigError(f"data.features: unknown group(s) {sorted(set(self.features) - set(GROUPS))}; "
+                              f"known: {list(GROUPS)}")
+        self.features = tuple(g for g in GROUPS if g in self.features)
         if self.session_gap_min <= 0:
             raise ConfigError(f"data.session_gap_min must be > 0, got {self.session_gap_min}")
         if self.max_len < 1:

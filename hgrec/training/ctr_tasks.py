@@ -35,7 +35,8 @@ def make_ctr_task(ds: Dataset, cfg):
 class _Base:
     def __init__(self, ds: Dataset, data_cfg, codes=None, vocab=None):
         self.ds, self.cfg = ds, data_cfg
-        self.data = ctr_data(ds, data_cfg.max_len, data_cfg.label, int(round(data_cfg.session_gap_min * 60_000)))
+        self.data = ctr_data(ds, data_cfg.max_len, data_cfg.label, int(round(data_cfg.session_gap_min * 60_000)),
+                             features=tuple(data_cfg.features))
         self.codes, self.vocab = codes, vocab
 
     @property
@@ -43,6 +44,8 @@ class _Base:
         meta = {"num_items": self.data.num_items, "max_len": self.data.max_len}
         if self.vocab is not None:
             meta["sid_vocab"] = self.vocab
+        if self.data.features is not None and len(self.data.features):
+            meta["feature_sizes"] = self.data.features.sizes
         return meta
 
     def init_model(self, model) -> None:

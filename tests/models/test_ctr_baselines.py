@@ -40,7 +40,7 @@ def test_hstu_rankers_are_target_aware_and_causal(name):
     assert not torch.allclose(m.predict(b), m.predict(other))
     states = []
     for batch in (b, other):
-        x, pad, ts, _ = m.sequence(batch)
+        x, pad, ts, *_ = m.sequence(batch)
         T = x.shape[1]
         group = torch.zeros(T, dtype=torch.long)
         group[-1] = 1
