@@ -97,6 +97,11 @@ def main() -> None:
                     help="pick up runs in --out-dir that finished with the same settings; train the others")
     ap.add_argument("--smoke", action="store_true",
                     help="embedded sample, tiny models, a few steps (a check, not a result)")
+    ap.add_argument("--paired", default=None, metavar="MODEL:VARIANT",
+                    help="with --predictions-dir: the --paired-against runs' paired difference from this run on the same "
+                         "test exposures (hgrec compare: user-cluster bootstrap), per dataset, label and seed")
+    ap.add_argument("--paired-against", nargs="*", default=["lightgbm:default", "hstu_ctr:default", "mtgr:default"],
+                    help="the runs --paired compares with (each bootstrap costs seconds to minutes)")
     ap.add_argument("--features", nargs="*", default=FEATURES,
                     help="feature groups of every model (hgrec/data/ctr_features.py); the nofeat variant has none")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
@@ -115,7 +120,8 @@ def main() -> None:
             base.append(f"data.root={args.data / dataset}")
         for seed in args.seeds:
             pretrained = {}  # sem on/off -> checkpoint of this seed's pre-training run
-            need = {True: bool({"hpgr:default", "hpgr:dense"} & set(args.only)), False: "hpgr:no_sem" in args.only}
+            hpgr_variants = {r.split(":")[1] for r in args.only if r.startswith("hpgr:")}
+            need = {True: bool(hpgr_variants - {"no_pretrain", "no_sem"}), False: "no_sem" in hpgr_variants}
             for sem in (True, False):
                 if not need[sem]:
                     continue
@@ -183,17 +189,48 @@ def main() -> None:
                                       predictions=str(args.predictions_dir / f"{name}.parquet"))
     if not rows:
         raise SystemExit("no finished runs")
-    save(rows, stats, args, done=True, missing=missing)
+    paired = paired_differences(rows, args) if args.paired and args.predictions_dir else []
+    save(rows, stats, args, done=True, missing=missing, paired=paired)
 
 
-def save(rows: list[dict], stats: dict, args, done: bool, missing: list[str] = ()) -> None:
+def paired_differences(rows: list[dict], args) -> list[dict]:
+    """`hgrec compare` of the --paired run against each --paired-against run of the same dataset, label and seed."""
+    from hgrec.evaluation.compare import compare_ctr_predictions
+
+    ref_model, ref_variant = args.paired.split(":")
+    out = []
+    for r in rows:
+        if f"{r['model']}:{r['variant']}" not in args.paired_against:
+            continue
+        key = f"{r['dataset']}-{r['truth']}"
+        a = args.predictions_dir / f"{key}-{r['model']}-{r['variant']}-s{r['seed']}.parquet"
+        b = args.predictions_dir / f"{key}-{ref_model}-{ref_variant}-s{r['seed']}.parquet"
+        if not (a.exists() and b.exists()):
+            continue
+        diffs, n_users = compare_ctr_predictions(a, b, resamples=300, seed=r["seed"])
+        out.append({"dataset": r["dataset"], "truth": r["truth"], "seed": r["seed"], "against": f"{r['model']}:{r['variant']}",
+                    "users": n_users, **{d.metric: {"diff": round(d.diff, 5), "ci_low": round(d.ci_low, 5),
+                                                    "ci_high": round(d.ci_high, 5)} for d in diffs}})
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
+def save(rows: list[dict], stats: dict, args, done: bool, missing: list[str] = (), paired: list[dict] = ()) -> None:
     """Written after every run, so a killed benchmark keeps what it measured (marked partial)."""
     summary = summarise(rows)
-    table = ["| dataset | label | model | variant | AUC | GAUC | log loss | seeds |", "|---|---|---|---|---|---|---|---|"]
+    table = ["| dataset | label | model | variant | features | AUC | GAUC | log loss | best / last epoch | seeds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
         cell = (lambda k: f"{s[k]:.4f}" + (f" ± {s[k + '_std']:.4f}" if s["seeds"] > 1 else ""))
-        table.append(f"| {s['dataset']} | {s['truth']} | {s['model']} | {s['variant']} | {cell('auc')} | "
-                     f"{cell('gauc')} | {cell('logloss')} | {s['seeds']} |")
+        table.append(f"| {s['dataset']} | {s['truth']} | {s['model']} | {s['variant']} | {s['features']} | "
+                     f"{cell('auc')} | {cell('gauc')} | {cell('logloss')} | {s['epochs']} | {s['seeds']} |")
+    if paired:
+        table += ["", f"Paired differences, {args.paired} minus each run, same test exposures (`hgrec compare`: "
+                      "user-cluster bootstrap, 300 draws, 95 % interval):", "",
+                  "| dataset | label | seed | against | AUC diff [95 % CI] | GAUC diff [95 % CI] |", "|---|---|---|---|---|---|"]
+        for p in paired:
+            ci = (lambda k: f"{p[k]['diff']:+.4f} [{p[k]['ci_low']:+.4f}, {p[k]['ci_high']:+.4f}]")
+            table.append(f"| {p['dataset']} | {p['truth']} | {p['seed']} | {p['against']} | {ci('auc')} | {ci('gauc')} |")
     sess = ["| dataset | " + " | ".join(k for k in next(iter(stats.values()))) + " |"] if stats else []
     if stats:
         sess.append("|---" * (1 + len(next(iter(stats.values())))) + "|")
@@ -201,16 +238,21 @@ def save(rows: list[dict], stats: dict, args, done: bool, missing: list[str] = (
     collected = ("Collected (`--collect`) from the finished runs; missing: " + (", ".join(missing) or "none")
                  + ".\n\n") if args.collect else ""
     notes = (("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") + collected +
-             "CTR on every exposure, global temporal split 80/10/10, early stopping on validation AUC; test "
-             "AUC / GAUC (per-user, impression-weighted) / log loss. label = clicked (KuaiRand is_click) or "
-             "effective (long_view, or rating >= 4 on ML-100K). HPGR variants: default = MIM "
-             "pre-training + PGSA; no_pretrain; dense = w/o PGSA (the paper's 'pre-training alone'); no_sem = "
-             f"w/o SEM. Fine-tuning / baseline epoch cap: {args.epochs or 'the configs'}; pre-training: the "
-             "config's. The paper's figures (0.8377 vs 0.8327 AUC, +1.50 points over HSTU/MTGR) are on private "
+             "CTR on every exposure, global temporal split 80/10/10, early stopping on validation AUC (patience "
+             "of the configs: 2 evaluations; LightGBM: 100 rounds); test AUC / GAUC (per-user, "
+             "impression-weighted) / log loss. label = clicked (KuaiRand is_click) or effective (long_view, or "
+             f"rating >= 4 on ML-100K). Features (hgrec/data/ctr_features.py): {' + '.join(args.features) or 'none'}"
+             " for every model alike; MTGR-style and lightgbm:cross add `cross` (user x author / genre counters); "
+             "nofeat = the history alone (the first build's inputs). HPGR variants: default = MIM pre-training + "
+             "PGSA; no_pretrain; dense = w/o PGSA (the paper's 'pre-training alone'); no_sem = w/o SEM; adaptive = "
+             "per-candidate budget (relevance >= model.relevance_threshold among the top K). Fine-tuning / "
+             f"baseline epoch cap: {args.epochs or 'the configs'} (LightGBM: 3000 rounds), 'best / last epoch' is "
+             "the mean over seeds (LightGBM: boosting rounds); pre-training: the config's cap (30) with early "
+             "stopping. The paper's figures (0.8377 vs 0.8327 AUC, +1.50 points over HSTU/MTGR) are on private "
              "data: see `reference`.\n\n" + "\n".join(table) +
              ("\n\nSession statistics (the history features of the CTR samples):\n\n" + "\n".join(sess) if sess else ""))
     write_results("ctr", rows, out_dir=args.results, notes=notes,
-                  extra={"reference": REFERENCE, "session_stats": stats, "summary": summary},
+                  extra={"reference": REFERENCE, "session_stats": stats, "summary": summary, "paired": list(paired)},
                   command="python benchmarks/ctr.py " + " ".join(sys.argv[1:]))
 
 
@@ -280,10 +322,14 @@ def dataset_session_stats(dataset: str, root: Path | None) -> dict:
 def summarise(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        groups.setdefault((r["dataset"], r["truth"], r["model"], r["variant"]), []).append(r["metrics"])
+        groups.setdefault((r["dataset"], r["truth"], r["model"], r["variant"]), []).append(r)
     out = []
-    for (dataset, truth, model, variant), ms in groups.items():
-        s = {"dataset": dataset, "truth": truth, "model": model, "variant": variant, "seeds": len(ms)}
+    for (dataset, truth, model, variant), rs in groups.items():
+        ms = [r["metrics"] for r in rs]
+        t = [r["timing"] for r in rs]
+        s = {"dataset": dataset, "truth": truth, "model": model, "variant": variant, "seeds": len(ms),
+             "features": "+".join(rs[0]["config"].get("features", [])) or "none",
+             "epochs": f"{np.mean([x['best_epoch'] for x in t]):.3g} / {np.mean([x['epochs'] for x in t]):.3g}"}
         for k in ("auc", "gauc", "logloss"):
             v = np.array([m[k] for m in ms])
             s[k] = round(float(v.mean()), 5)

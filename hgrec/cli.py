@@ -432,7 +432,8 @@ def demo(
     slate = slate_generator(rec.model, rec.trie, 5, rec.cfg.data.beam)(batch)[0].numpy()
     truth = list(rec.ds.item_map.to_raw(test.effective[i][test.effective[i] > 0]))
     show_slate(rec, user, list(rec.ds.item_map.to_raw(slate[slate > 0])), truth)
-    console.print(f"what user {user} watched next: {truth}")
+    # escape: rich would read a list's brackets as markup and print nothing
+    console.print(f"what user {escape(str(user))} watched next: " + escape(", ".join(map(str, truth)) or "(nothing)"))
 
 
 def main() -> None:

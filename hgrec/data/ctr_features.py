@@ -119,11 +119,11 @@ def _count_bucket(n: np.ndarray) -> np.ndarray:
     return np.minimum(1 + np.floor(np.log2(1.0 + n)).astype(np.int64), COUNT_BUCKETS - 1)
 
 
-def _rate(pos: np.ndarray, n: np.ndarray, prior: float) -> np.ndarray:
-    return (pos + 5.0 * prior) / (n + 5.0)  # smoothed towards the training rate: 5 pseudo-exposures
+def _rate(pos: np.ndarray, n: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    return (pos + 5.0 * prior) / (n + 5.0)  # smoothed towards the global rate so far: 5 pseudo-exposures
 
 
-def _rate_bucket(pos: np.ndarray, n: np.ndarray, prior: float) -> np.ndarray:
+def _rate_bucket(pos: np.ndarray, n: np.ndarray, prior: np.ndarray) -> np.ndarray:
     r = _rate(pos, n, prior)
     return np.where(n > 0, 2 + np.minimum((r * 10).astype(np.int64), 9), 1)
 
@@ -131,10 +131,8 @@ def _rate_bucket(pos: np.ndarray, n: np.ndarray, prior: float) -> np.ndarray:
 class CTRFeatures:
     """Side features and causal counters of every exposure of a dataset (module docstring)."""
 
-    def __init__(self, ds: Dataset, groups: tuple[str, ...] | list[str], cut_ms: int | None = None,
-                 log: pl.DataFrame | None = None):
-        """`log`: the exposures whose row numbers `codes` / `frame` take (default `ds.interactions`);
-        `cut_ms`: start of the validation period (the rates' prior is the training label rate)."""
+    def __init__(self, ds: Dataset, groups: tuple[str, ...] | list[str], log: pl.DataFrame | None = None):
+        """`log`: the exposures whose row numbers `codes` / `frame` take (default `ds.interactions`)."""
         unknown = sorted(set(groups) - set(GROUPS))
         if unknown:
             raise DataError(f"data.features: unknown group(s) {unknown}; known: {list(GROUPS)}")
@@ -145,8 +143,8 @@ class CTRFeatures:
         users, items = inter["user_id"].to_numpy(), inter["item_id"].to_numpy()
         self.feedback = [c for c in ("clicked", "effective") if c in inter.columns]
         pos = {c: inter[c].to_numpy().astype(np.int8) for c in self.feedback}
-        train = ts < cut_ms if cut_ms is not None else np.ones(len(ts), bool)
-        self.prior = {c: float(v[train].mean()) if train.any() else 0.5 for c, v in pos.items()}
+        # the rates' prior: the whole log's positive rate strictly before the exposure (causal too)
+        self.global_index = _EventIndex(np.zeros(len(ts), np.int64), ts, pos)
         self.fields: list[FeatureField] = []
         self.user_codes = np.zeros((ds.num_users, 0), np.int64)
         self.item_codes = np.zeros((ds.num_items + 2, 0), np.int64)  # + [MASK] row: unknown everywhere
@@ -207,6 +205,8 @@ class CTRFeatures:
         u = np.where(known_u, user, 0)
         i = np.where(known_i, item, 0)
         parts: list[np.ndarray] = []
+        g = self.global_index.before(np.zeros(B, np.int64), ts_ms)
+        prior = {c: (g[c] + 1.0) / (g["n"] + 2.0) for c in self.feedback}
         if self.user_codes.shape[1]:
             parts.append(np.where(known_u[:, None], self.user_codes[u], 0))
         if self.item_codes.shape[1]:
@@ -228,9 +228,9 @@ class CTRFeatures:
             for c in self.feedback:
                 p = got[c]
                 if numeric:
-                    parts.append(np.stack([p, _rate(p, n, self.prior[c])], 1))
+                    parts.append(np.stack([p, _rate(p, n, prior[c])], 1))
                 else:
-                    parts.append(np.stack([_count_bucket(p), _rate_bucket(p, n, self.prior[c])], 1))
+                    parts.append(np.stack([_count_bucket(p), _rate_bucket(p, n, prior[c])], 1))
         if not parts:
             return np.zeros((B, 0), np.float32 if numeric else np.int64)
         out = np.concatenate([p.astype(np.float64 if numeric else np.int64) for p in parts], 1)

@@ -179,7 +179,7 @@ def ctr_data(ds: Dataset, max_len: int = 50, label: str = "clicked",
     tr = splits[0].labels
     if tr.min() == tr.max():
         raise DataError(f"every training exposure of {ds.name} has {label}={int(tr[0])}: nothing to learn", where)
-    feats = CTRFeatures(ds, features, cut_ms=cuts[0], log=df) if features else None
+    feats = CTRFeatures(ds, features, log=df) if features else None
     return CTRData(ds.num_items, max_len, label, session_gap_ms, cuts, offsets, columns, *splits, features=feats)
 
 

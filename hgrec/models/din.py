@@ -7,7 +7,8 @@ user's interest), sum pooling, then an MLP click head over [c, pooled, c * poole
 Where we depart from the paper, and why:
 - History tokens are item + action (+ time-gap) embeddings summed (the paper's history is clicked items
   only; our histories are exposures, so the feedback must be part of the token, as for every other CTR
-  model here); no user-profile or context features, so the comparison is about the history alone.
+  model here); user-profile, item side, context and counter features only when the run asks for them
+  (`data.features`), like every other CTR model here.
 - PReLU instead of Dice, and no mini-batch aware regularisation: AdamW weight decay instead.
 """
 

@@ -9,9 +9,14 @@ group layer norm.
 - Group layer norm: the two LayerNorms of every HSTU block have one set of affine parameters per token
   group (history tokens, candidate token), since the two kinds of tokens carry different features.
 
-Where we depart from MTGR: no user-profile tokens and no real-time/statistical item features (our
-sources' feature tables differ; the cross features are the ones any exposure log gives); one token
-per exposure; its dynamic masking reduces here to the causal mask with the candidate last.
+- Profile, item side, context and real-time counter features (`data.features`, shared by every CTR
+  model) plus MTGR's statistical user-item crosses (`cross`: the user's past exposures and positives of
+  the candidate's author / genre, causal counters of hgrec/data/ctr_features.py; benchmarks/ctr.py gives
+  them to this model) enter the candidate token and the click head.
+
+Where we depart from MTGR: user features are embedded into the candidate token rather than given
+tokens of their own; one token per exposure; its dynamic masking reduces here to the causal mask with
+the candidate last.
 """
 
 from __future__ import annotations

@@ -49,9 +49,11 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "Issue 6. ORPO, DPO and SimPO post-training of a pre-trained HiGR, an NLL-only control, per-negative "
         "ablations; training time and peak memory per method."),
     "ctr": (
-        "Click prediction: HPGR against DIN, HSTU and MTGR-style",
-        "Issue 7. AUC, GAUC and log loss on a temporal split; HPGR without pre-training, without PGSA "
-        "(dense attention) and without the Session Enhancement Module."),
+        "Click prediction: HPGR against LightGBM, DIN, HSTU and MTGR-style",
+        "Issues 7 and 19. AUC, GAUC and log loss on a temporal split; every model with the same profile, item, "
+        "context and causal counter features, a LightGBM row on them, early stopping with a cap that does not "
+        "bind; HPGR without pre-training, without PGSA (dense attention), without the Session Enhancement "
+        "Module, without features, and with an adaptive PGSA budget; paired intervals from `hgrec compare`."),
     "pgsa_efficiency": (
         "Preference-Guided Sparse Attention: cost against history length",
         "Issue 7. Time and memory of PGSA (top-K history items) against dense target attention, history "

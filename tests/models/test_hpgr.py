@@ -245,3 +245,48 @@ def test_config_rejects_bad_values():
         HPGRConfig(attention="full")
     with pytest.raises(ValueError, match="fine-tuning option"):
         HPGRConfig(stage="pretrain", pretrained="runs/x")
+
+
+# ---- adaptive budget (threshold on the preference scores) ------------------------------------
+
+
+def test_adaptive_budget_keeps_exactly_the_tokens_above_the_threshold():
+    m = model(attention="sparse", top_k=6, max_current=2, top_k_mode="threshold", relevance_threshold=0.5)
+    fixed = model(attention="sparse", top_k=6, max_current=2)
+    b = random_history(8, 12, 3, min_len=12)
+    valid = b["items"] > 0
+    states, cand = torch.randn(8, 12, 16), torch.randn(8, 16)
+    rel = torch.rand(8, 12) * 2 - 1
+    current = valid & (b["session"] == 0)
+    out = m.pgsa(cand, states, valid, current, rel)
+    # reference: fixed-K selection with the below-threshold top-K tokens' states replaced by noise changes nothing
+    idx, keep = select_history(rel, valid, current, 6, 2)
+    K = 6
+    above = keep[:, :K] & (rel.gather(1, idx[:, :K]) >= 0.5)
+    n_cur = keep[:, K:].sum(1)
+    assert m.pgsa.last_selected == pytest.approx(float((above.sum(1) + n_cur).float().mean()))
+    dropped = torch.zeros_like(valid).scatter_(1, idx[:, :K], keep[:, :K] & ~above)
+    noisy = states + 5 * torch.randn_like(states) * dropped[..., None]
+    assert torch.allclose(out, m.pgsa(cand, noisy, valid, current, rel), atol=1e-6)
+    # a threshold of -1 keeps every top-K token: the fixed-K model exactly
+    everything = model(attention="sparse", top_k=6, max_current=2, top_k_mode="threshold", relevance_threshold=-1.0)
+    assert torch.allclose(everything.pgsa(cand, states, valid, current, rel),
+                          fixed.pgsa(cand, states, valid, current, rel), atol=1e-6)
+    assert fixed.pgsa.last_selected >= m.pgsa.last_selected
+
+
+def test_side_features_reach_the_prediction_of_every_ctr_model():
+    from hgrec.models import build_model
+
+    sizes = [5, 3, 16]
+    for name in ("hpgr", "hstu_ctr", "mtgr", "din"):
+        torch.manual_seed(0)
+        m = build_model(name, {"d_model": 16, "d_ff": 32, "dropout": 0.0}, num_items=N_ITEMS, max_len=12,
+                        feature_sizes=sizes).eval()
+        b = random_history(6, 12, 2)
+        b["features"] = torch.tensor([[1, 2, 3]] * 6)
+        other = dict(b, features=torch.tensor([[4, 0, 15]] * 6))
+        with torch.no_grad():
+            assert not torch.allclose(m.predict(b), m.predict(other)), name
+        with pytest.raises(ValueError, match="side features"):
+            m.predict({k: v for k, v in b.items() if k != "features"})

@@ -305,3 +305,46 @@ def test_click_scores_equal_the_evaluation_probabilities(ctr_engine):
             assert r.status_code == status and message in r.text, (payload, r.text)
         r = client.post("/v1/slate", json={"user_id": user})
         assert r.status_code == 409 and "does not generate slates" in r.text
+
+
+@pytest.fixture(scope="module")
+def ctr_features_engine(tmp_path_factory):
+    from hgrec.serving.engine import InferenceEngine
+    from hgrec.train import train
+
+    out = tmp_path_factory.mktemp("ctr-features")
+    cfg = load_config(ROOT / "configs/kuairand/hpgr_finetune.yaml", [
+        "data.dataset=sample", "model.d_model=16", "model.d_ff=32", "model.n_heads=2", "model.pretrained=null",
+        "data.features=[user,item,context,counters,cross]", f"trainer.out_dir={out}", "trainer.run_name=c",
+        "trainer.epochs=1", "trainer.max_steps=6", "trainer.save_every_steps=6", "trainer.tensorboard=false",
+        "trainer.eval_batch_size=2048"])
+    train(cfg)
+    eng = InferenceEngine.from_checkpoint(sorted((out / "c" / "checkpoints").iterdir())[-1])
+    yield eng
+    eng.close()
+
+
+def test_click_scores_with_side_features_use_the_training_feature_path(ctr_features_engine):
+    """/v1/score (user, tab, time) builds the features with the training code: equal to evaluation's scores;
+    a new user next to an explicit history gets default feature buckets, not an error."""
+    from hgrec.evaluation.ctr import predict_ctr
+    from hgrec.serving.app import create_app
+
+    eng = ctr_features_engine
+    data, c, ds = eng.rec.task.data, eng.rec.task.data.columns, eng.rec.ds
+    assert data.features is not None and len(data.features) > 20
+    rows = data.test.rows[[0, 17, 400]]
+    want = predict_ctr(eng.rec.model, data, rows)
+    with TestClient(create_app(eng), raise_server_exceptions=False) as client:
+        for r, p in zip(rows, want):
+            h = slice(data.offsets[c["user"][r]], r)
+            body = {"user_id": ds.user_map.to_raw([c["user"][r]]).tolist()[0],
+                    "history": ds.item_map.to_raw(c["item"][h]).tolist(), "actions": c["action"][h].tolist(),
+                    "timestamps": (c["ts_ms"][h] / 1000).tolist(), "timestamp": float(c["ts_ms"][r] / 1000),
+                    "tab": int(ds.interactions["tab"][int(r)]), "candidates": ds.item_map.to_raw(c["item"][[r]]).tolist()}
+            got = client.post("/v1/score", json=body)
+            assert got.status_code == 200, got.text
+            assert got.json()["scores"] == pytest.approx([p], abs=1e-5)
+        new_user = client.post("/v1/score", json={**body, "user_id": "someone-new", "tab": None})
+        assert new_user.status_code == 200 and 0 < new_user.json()["scores"][0] < 1
+        assert client.post("/v1/score", json={**body, "tab": -1}).status_code == 422

@@ -46,6 +46,7 @@ def test_overrides_and_types(tmp_path):
                                    "trainer.metric=ndcg@5"])
     assert cfg.trainer.lr == 3e-4 and cfg.model.head.loss == "sampled" and cfg.data.max_len == 20
     assert cfg.trainer.ks == (1, 5)
+    assert load_config(p, ["data.features=[counters,user]"]).data.features == ("user", "counters")  # canonical order
 
 
 @pytest.mark.parametrize("override,msg", [
@@ -57,6 +58,7 @@ def test_overrides_and_types(tmp_path):
     ("model.name=nope", r"model\.name: unknown model 'nope'"),
     ("data.max_len=0", r"data\.max_len must be >= 1"),
     ("trainer.metric=accuracy", r"not a known metric"),
+    ("data.features=[user,weather]", r"data\.features: unknown group\(s\) \['weather'\]"),
 ])
 def test_bad_config_names_the_path(tmp_path, override, msg):
     p = tmp_path / "c.yaml"
