@@ -126,18 +126,23 @@ class Dataset:
         meta_path = path / "meta.json"
         if not meta_path.exists():
             raise DataError("not a dataset cache (no meta.json)", path)
-        meta = json.loads(meta_path.read_text())
-        if meta.get("schema_version") != SCHEMA_VERSION:
-            raise DataError(f"cache schema {meta.get('schema_version')} != {SCHEMA_VERSION}; rebuild it", path)
-        return cls(
-            interactions=pl.read_parquet(path / "interactions.parquet"),
-            items=pl.read_parquet(path / "items.parquet"),
-            users=pl.read_parquet(path / "users.parquet"),
-            item_map=IdMap.load(path / "item_map.parquet", "item"),
-            user_map=IdMap.load(path / "user_map.parquet", "user"),
-            info=DatasetInfo(**meta["info"]),
-            cache_hit=True,
-        )
+        try:
+            meta = json.loads(meta_path.read_bytes().decode("utf-8"))
+            if meta.get("schema_version") != SCHEMA_VERSION:
+                raise DataError(f"cache schema {meta.get('schema_version')} != {SCHEMA_VERSION}; rebuild it", path)
+            return cls(
+                interactions=pl.read_parquet(path / "interactions.parquet"),
+                items=pl.read_parquet(path / "items.parquet"),
+                users=pl.read_parquet(path / "users.parquet"),
+                item_map=IdMap.load(path / "item_map.parquet", "item"),
+                user_map=IdMap.load(path / "user_map.parquet", "user"),
+                info=DatasetInfo(**meta["info"]),
+                cache_hit=True,
+            )
+        except DataError:
+            raise
+        except (pl.exceptions.PolarsError, OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise DataError(f"damaged cache ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})", path) from e
 
 
 def build_dataset(

@@ -48,6 +48,17 @@ def read_bytes(path: str | os.PathLike) -> bytes:
     return data
 
 
+def decode_text(data: bytes, path: str | os.PathLike, encoding: str = "utf-8") -> str:
+    """Bytes -> text; bytes that are not `encoding` -> DataError naming the file, line and column."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise DataError(f"not {encoding} text (byte {data[e.start]:#04x} at column {col}); "
+                        f"convert the file to {encoding}", path, line) from e
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -74,7 +85,7 @@ def read_delimited(
     path = Path(path)
     data = read_bytes(path)
     if encoding != "utf-8":
-        data = data.decode(encoding).encode("utf-8")
+        data = decode_text(data, path, encoding).encode("utf-8")
     read_opts = pacsv.ReadOptions(column_names=None if header else names, autogenerate_column_names=False)
     parse_opts = pacsv.ParseOptions(delimiter=sep, quote_char='"' if sep == "," else False)
     if header:
@@ -92,6 +103,7 @@ def read_delimited(
     try:
         table = pacsv.read_csv(io.BytesIO(data), read_options=read_opts, parse_options=parse_opts, convert_options=conv)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        decode_text(data, path)  # text that is not UTF-8: named by line and column
         line, why = _locate(data, sep, names or [], columns, header)
         raise DataError(why or f"cannot parse ({e})", path, line) from e
     if table.num_rows == 0:
@@ -147,7 +159,7 @@ def read_token_lines(path: str | os.PathLike, min_tokens: int = 2) -> pl.DataFra
     one explode, no Python loop over lines.
     """
     path = Path(path)
-    text = read_bytes(path).decode("utf-8")
+    text = decode_text(read_bytes(path), path)
     lines = pl.Series("raw", text.split("\n"))
     frame = pl.DataFrame({"raw": lines}).with_row_index("line", offset=1)
     frame = frame.filter(pl.col("raw").str.strip_chars() != "")
@@ -168,8 +180,8 @@ def read_token_lines(path: str | os.PathLike, min_tokens: int = 2) -> pl.DataFra
 
 def read_json(path: str | os.PathLike):
     path = Path(path)
-    data = read_bytes(path)
+    text = decode_text(read_bytes(path), path)
     try:
-        return json.loads(data)
+        return json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", path, e.lineno) from e

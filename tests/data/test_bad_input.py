@@ -201,3 +201,55 @@ def test_interrupted_swap_is_recovered(tmp_path, data_root):
     key_dir.rename(key_dir.with_name(key_dir.name + ".old"))  # died between the two renames
     ds = load_dataset("ml-100k", data_root / "ml-100k", cache_dir=cache)
     assert ds.cache_hit
+
+
+# ---- text that is not UTF-8 (issue 21): one DataError naming file, line and column, never UnicodeDecodeError ----
+
+def test_amazon_sequence_not_utf8_names_file_and_line(tmp_path):
+    root = tmp_path / "amz"
+    root.mkdir()
+    (root / "user_sequence.txt").write_bytes(b"U1 A B C\nU2 A \xff\xfeB\n")
+    with pytest.raises(DataError, match=r"user_sequence\.txt:2: not utf-8 text \(byte 0xff at column 6\)"):
+        load_dataset("amazon-beauty", root, use_cache=False)
+
+
+def test_amazon_indexing_file_not_utf8(tmp_path):
+    root = tmp_path / "amz"
+    root.mkdir()
+    (root / "user_sequence.txt").write_text("U1 A B C\nU2 A B\n")
+    (root / "item_generative_indexing_phase_0.txt").write_bytes(b"A red\nB caf\xe9\nC x\n")  # latin-1, not UTF-8
+    with pytest.raises(DataError, match=r"item_generative_indexing_phase_0\.txt:2: not utf-8 text \(byte 0xe9"):
+        load_dataset("amazon-beauty", root, use_cache=False)
+
+
+def test_scientific_json_not_utf8(tmp_path):
+    root = tmp_path / "sci"
+    root.mkdir()
+    (root / "Scientific.inter.json").write_bytes(b'{"0": [1, 2],\n "1": [3, 4]}')
+    (root / "Scientific.item.json").write_bytes(b'{"1": {"title": "a"},\n "2": {"title": "\xc3\x28"}}')
+    with pytest.raises(DataError, match=r"Scientific\.item\.json:2: not utf-8 text \(byte 0xc3 at column 18\)"):
+        load_dataset("amazon-scientific", root, use_cache=False)
+
+
+def test_kuairand_log_not_utf8(kuai):
+    log = next(kuai.glob("log_*.csv.gz"))
+    lines = gzip.decompress(log.read_bytes()).split(b"\n")
+    fields = lines[3].split(b",")
+    fields[4] = b"\xff\xff"
+    lines[3] = b",".join(fields)
+    log.write_bytes(gzip.compress(b"\n".join(lines)))
+    with pytest.raises(DataError, match=r"\.csv\.gz:4: not utf-8 text \(byte 0xff"):
+        load_dataset("sample", kuai, use_cache=False)
+
+
+def test_damaged_cache_is_rebuilt(tmp_path, ml):
+    cache = tmp_path / "c"
+    first = load_dataset("ml-100k", ml, cache_dir=cache)
+    key_dir = next((cache / "datasets" / "ml-100k").iterdir())
+    data = (key_dir / "interactions.parquet").read_bytes()
+    (key_dir / "interactions.parquet").write_bytes(data[: len(data) // 3])  # cut off
+    again = load_dataset("ml-100k", ml, cache_dir=cache)
+    assert not again.cache_hit and again.interactions.equals(first.interactions)
+    with pytest.raises(DataError, match="damaged cache"):
+        (key_dir / "meta.json").write_bytes(b'{"schema_version": 1, "info": {"na')
+        Dataset.load(key_dir)
