@@ -29,8 +29,14 @@ from hgrec.utils.atomic import atomic_path
 
 def read_user_ids(path: str | Path, chunk: int) -> Iterator[list[tuple[int, str]]]:
     """(line number, user id) pairs, `chunk` at a time."""
-    with open(path, encoding="utf-8") as f:
-        lines = ((n, line.strip()) for n, line in enumerate(f, 1))
+    def text(line: bytes, n: int) -> str:
+        try:
+            return line.decode("utf-8").strip()
+        except UnicodeDecodeError as e:
+            raise DataError(f"not UTF-8 text (byte {line[e.start]:#04x} at column {e.start + 1})", path, n) from e
+
+    with open(path, "rb") as f:
+        lines = ((n, text(line, n)) for n, line in enumerate(f, 1))
         rows = ((n, s) for n, s in lines if s and not s.startswith("#"))
         while block := list(itertools.islice(rows, chunk)):
             yield block

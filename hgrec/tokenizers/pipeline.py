@@ -66,12 +66,10 @@ class TokenizeRun:
 
 
 def load_tokenize_config(path=None, overrides=None, raw=None) -> TokenizeRun:
-    import yaml
-
-    from hgrec.training.config import ConfigError, DataConfig, _numbers, apply_overrides, from_dict
+    from hgrec.training.config import ConfigError, DataConfig, _numbers, apply_overrides, from_dict, read_yaml
 
     if raw is None:
-        raw = yaml.safe_load(Path(path).read_text()) if path else {}
+        raw = read_yaml(path) if path else {}
     raw = _numbers(apply_overrides(dict(raw or {}), overrides or []))
     unknown = [k for k in raw if k not in ("data", "items", "tokenizer", "out_dir")]
     if unknown:
@@ -161,7 +159,10 @@ def read_codes(path: str | Path, ds) -> tuple[np.ndarray, list[int]]:
     path = Path(path)
     if not path.exists():
         raise DataError(f"semantic IDs not found: {path} (make them with `hgrec tokenize --config ...`)", path)
-    table = pl.read_parquet(path)
+    try:
+        table = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise DataError(f"not a readable parquet file ({str(e).splitlines()[0]}): damaged or cut-off?", path) from e
     for col in ("item_id", "sid"):
         if col not in table.columns:
             raise DataError(f"{path}: column {col!r} missing (expected the codes.parquet of `hgrec tokenize`)", path)
@@ -173,7 +174,10 @@ def read_codes(path: str | Path, ds) -> tuple[np.ndarray, list[int]]:
         missing = ds.item_map.to_raw(np.flatnonzero(~have[1:])[:5] + 1)
         raise DataError(f"{path}: no code for {int((~have[1:]).sum())} items of {ds.name} (e.g. {list(missing)}); "
                         "tokenize this dataset again", path)
-    sid = np.stack(table["sid"].to_numpy()[known]).astype(np.int64)
+    try:
+        sid = np.stack(table["sid"].to_numpy()[known]).astype(np.int64)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"column 'sid': expected one list of integer codes of one length per item ({e})", path) from e
     codes = np.zeros((ds.num_items, sid.shape[1]), dtype=np.int64)
     codes[dense[known] - 1] = sid
     if codes[:, -1].max() == 0:

@@ -21,9 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 
 import hgrec
+from hgrec.data.errors import DataError
 from hgrec.utils.atomic import atomic_dir
 
 SCHEMA_VERSION = 1
@@ -56,24 +58,68 @@ def prune(run_dir: Path, keep_last: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def read_json_file(path: Path) -> Any:
+    """A JSON file of a checkpoint or run; cut-off, non-UTF-8 or unreadable -> DataError naming the file and line."""
+    try:
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise DataError(f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}): damaged file?", path) from e
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e.msg} (column {e.colno}): damaged or cut-off file?", path, e.lineno) from e
+    except OSError as e:
+        raise DataError(f"cannot read ({e.strerror or e})", path) from e
+
+
 def read_meta(path: Path) -> dict[str, Any]:
     cfg = Path(path) / "config.json"
     if not cfg.exists():
         raise FileNotFoundError(f"{path}: not a checkpoint (no config.json)")
-    meta = json.loads(cfg.read_text())
+    meta = read_json_file(cfg)
+    if not isinstance(meta, dict):
+        raise DataError(f"expected a JSON object, got {type(meta).__name__}", cfg)
     if meta.get("schema_version") != SCHEMA_VERSION:
-        raise ValueError(f"{path}: checkpoint schema {meta.get('schema_version')} != {SCHEMA_VERSION}")
+        raise DataError(f"checkpoint schema {meta.get('schema_version')} != {SCHEMA_VERSION}", cfg)
+    for key, kind in (("model_name", str), ("run_config", dict), ("dataset_meta", dict)):
+        if not isinstance(meta.get(key), kind):
+            raise DataError(f"key {key!r}: missing or not a {'string' if kind is str else 'JSON object'}", cfg)
     return meta
 
 
 def load_weights(model: torch.nn.Module, path: Path) -> None:
-    missing, unexpected = load_model(model, str(Path(path) / "model.safetensors"), strict=True)
+    """Weights into `model`; a damaged file, a shape that does not fit, or a NaN/inf value -> DataError naming
+    the file (and the tensor)."""
+    file = Path(path) / "model.safetensors"
+    if not file.is_file():
+        raise DataError("file not found", file)
+    try:
+        missing, unexpected = load_model(model, str(file), strict=True)
+    except SafetensorError as e:
+        raise DataError(f"not a readable safetensors file ({e}): damaged or cut-off?", file) from e
+    except RuntimeError as e:  # load_state_dict: shapes that do not fit; keep the first named mismatch
+        why = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), str(e))
+        raise DataError(f"weights do not fit the model: {why}", file) from e
     if missing or unexpected:
-        raise ValueError(f"{path}: weights do not match the model (missing {missing}, unexpected {unexpected})")
+        raise DataError(f"weights do not match the model (missing {missing}, unexpected {unexpected})", file)
+    check_finite(model, file)
+
+
+def check_finite(model: torch.nn.Module, where) -> None:
+    """Refuse weights holding NaN or inf (they would answer empty slates and zero metrics, silently)."""
+    for name, t in model.state_dict().items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise DataError(f"tensor {name!r} holds {bad} NaN/inf value(s) of {t.numel()}: damaged weights", where)
 
 
 def load_trainer_state(path: Path) -> dict[str, Any]:
-    return torch.load(Path(path) / "trainer.pt", weights_only=True)
+    file = Path(path) / "trainer.pt"
+    try:
+        return torch.load(file, weights_only=True)
+    except FileNotFoundError as e:
+        raise DataError("file not found", file) from e
+    except Exception as e:  # noqa: BLE001 — torch raises RuntimeError, UnpicklingError, EOFError... on a bad file
+        raise DataError(f"cannot load ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}): "
+                        "damaged or cut-off?", file) from e
 
 
 # Trainer fields that say where and how a run was made, not what was trained.

@@ -283,6 +283,27 @@ def _numbers(node):
     return node
 
 
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML config file -> its mapping; unreadable, not UTF-8, not YAML or not a mapping -> ConfigError naming
+    the file (and line)."""
+    try:
+        raw = yaml.safe_load(Path(path).read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config ({e.strerror or e})") from e
+    except UnicodeDecodeError as e:
+        line = e.object.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x})") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from e
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections (model:, data:, ...), got a {type(raw).__name__}")
+    return raw
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 raw: dict[str, Any] | None = None) -> RunConfig:
     from hgrec.models.registry import model_config
@@ -290,10 +311,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     if raw is None:
         raw = {}
         if path is not None:
-            try:
-                raw = yaml.safe_load(Path(path).read_text()) or {}
-            except (OSError, yaml.YAMLError) as e:
-                raise ConfigError(f"{path}: cannot read config ({e})") from e
+            raw = read_yaml(path)
     raw = _numbers(apply_overrides(dict(raw), overrides or []))
     unknown = [k for k in raw if k not in ("model", "data", "trainer", "alignment")]
     if unknown:
