@@ -16,6 +16,12 @@ every model). HPGR variants:
   dense         pre-training -> dense target attention over the whole history ("w/o PGSA"; the
                 "pre-training alone" point of the paper's ablation, see docs/hpgr.md)
   no_sem        pre-training and fine-tuning without the Session Enhancement Module ("w/o SEM")
+  cross         + MTGR's user x author / genre cross counters (what MTGR-style gets)
+  adaptive      PGSA with a per-candidate budget (relevance >= model.relevance_threshold among the top K)
+  nofeat        the history alone, no side features (the first build's inputs)
+Every model gets the same side features and causal counters (--features, hgrec/data/ctr_features.py);
+MTGR-style adds its cross features. LightGBM (lightgbm:default, lightgbm:cross) fits on the same split,
+rows and features. --paired MODEL:VARIANT adds `hgrec compare` intervals against --paired-against.
 One pre-training run per (dataset, seed, SEM on/off) serves every label and variant that needs it.
 The paper's own figures (private APPGallery data, not comparable in absolute terms) are written beside
 ours under `reference`. Session statistics of each dataset are written under `session_stats`: where the
@@ -44,7 +50,7 @@ from hgrec.utils.results import write_results  # noqa: E402
 
 CONFIG_DIR = {"kuairand-pure": "kuairand", "ml-100k": "ml-100k", "sample": "kuairand"}
 LABELS = {"kuairand-pure": ["clicked", "effective"], "ml-100k": ["effective"], "sample": ["clicked"]}
-RUNS = ["hpgr:default", "hpgr:no_pretrain", "hpgr:dense", "hpgr:no_sem", "hpgr:adaptive", "hpgr:nofeat",
+RUNS = ["hpgr:default", "hpgr:no_pretrain", "hpgr:dense", "hpgr:no_sem", "hpgr:cross", "hpgr:adaptive", "hpgr:nofeat",
         "hstu_ctr:default", "mtgr:default", "din:default", "lightgbm:default", "lightgbm:cross"]
 FEATURES = ["user", "item", "context", "counters"]  # every model alike; MTGR-style and lightgbm:cross add "cross"
 VARIANT_OVERRIDES = {
@@ -54,6 +60,7 @@ VARIANT_OVERRIDES = {
     "no_sem": ["model.sem=false"],
     "adaptive": ["model.top_k_mode=threshold"],  # per-candidate budget: relevance >= model.relevance_threshold
     "nofeat": [],  # the history alone (data.features=[]): the first build's HPGR, for comparison
+    "cross": [],  # + MTGR's cross features (`cross` group), as MTGR-style gets them
 }
 REFERENCE = {  # HPGR paper (arXiv 2603.00980), private APPGallery data: orientation only
     "hpgr_auc": 0.8377, "pretraining_alone_auc": 0.8327, "gain_over_hstu_mtgr_auc_points": 1.50,
@@ -244,7 +251,8 @@ def save(rows: list[dict], stats: dict, args, done: bool, missing: list[str] = (
              f"rating >= 4 on ML-100K). Features (hgrec/data/ctr_features.py): {' + '.join(args.features) or 'none'}"
              " for every model alike; MTGR-style and lightgbm:cross add `cross` (user x author / genre counters); "
              "nofeat = the history alone (the first build's inputs). HPGR variants: default = MIM pre-training + "
-             "PGSA; no_pretrain; dense = w/o PGSA (the paper's 'pre-training alone'); no_sem = w/o SEM; adaptive = "
+             "PGSA; no_pretrain; dense = w/o PGSA (the paper's 'pre-training alone'); no_sem = w/o SEM; cross = + "
+             "MTGR-style's cross features; adaptive = "
              "per-candidate budget (relevance >= model.relevance_threshold among the top K). Fine-tuning / "
              f"baseline epoch cap: {args.epochs or 'the configs'} (LightGBM: 3000 rounds), 'best / last epoch' is "
              "the mean over seeds (LightGBM: boosting rounds); pre-training: the config's cap (30) with early "
