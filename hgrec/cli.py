@@ -354,25 +354,36 @@ def serve(
     max_wait_ms: Annotated[float, typer.Option(min=0, help="Dynamic batching: longest wait for a batch.")] = 5.0,
     no_batching: Annotated[bool, typer.Option("--no-batching", help="One request per decoder call.")] = False,
     threads: Annotated[Optional[int], typer.Option(min=1, help="torch intra-op threads (default: one per core).")] = None,
+    max_body_bytes: Annotated[int, typer.Option(min=1, help="Largest request body (413 above).")] = 1 << 20,
+    max_work: Annotated[int, typer.Option(min=1, help="Largest slate_size x beam_width of a request (422 above).")] = 1000,
+    max_candidates: Annotated[int, typer.Option(min=1, help="Most candidates of a /v1/score request (422 above).")] = 2000,
+    deadline_s: Annotated[float, typer.Option(min=0.001, help="Each request's deadline (504 when it passes).")] = 10.0,
+    max_queue: Annotated[int, typer.Option(min=1, help="Most slate requests waiting (503 + Retry-After above).")] = 1024,
+    grace_s: Annotated[float, typer.Option(min=0, help="On SIGTERM/Ctrl-C: time in-flight requests get to finish.")] = 10.0,
     root: RootOpt = None,
     cache: CacheOpt = None,
 ) -> None:
-    """The HTTP service: POST /v1/slate, POST /v1/score, GET /v1/model, GET /healthz, OpenAPI at /docs."""
+    """The HTTP service: POST /v1/slate, POST /v1/score, GET /v1/model, GET /healthz, GET /readyz, OpenAPI at /docs."""
     import uvicorn
 
     from hgrec.data import DataError
     from hgrec.serving.app import create_app
-    from hgrec.serving.engine import InferenceEngine
+    from hgrec.serving.engine import InferenceEngine, Limits
 
     try:
+        limits = Limits(max_body_bytes=max_body_bytes, max_work=max_work, max_candidates=max_candidates,
+                        deadline_s=deadline_s, max_queue=max_queue, batch_work=max(4 * max_work, 4000))
         engine = InferenceEngine.from_checkpoint(checkpoint, root=root, cache=cache, max_batch=max_batch,
-                                                 max_wait_ms=max_wait_ms, batching=not no_batching, threads=threads)
+                                                 max_wait_ms=max_wait_ms, batching=not no_batching, threads=threads,
+                                                 limits=limits)
     except (DataError, FileNotFoundError, ValueError, KeyError) as e:
         _fail(e)
     info = engine.info()
     console.print(f"serving {info['model']} ({info['dataset']}, {info['catalogue_size']:,} items) "
                   f"on http://{host}:{port}  (docs: /docs)")
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    # SIGTERM / Ctrl-C: stop accepting, let in-flight requests finish for at most grace_s, then exit
+    uvicorn.Server(uvicorn.Config(create_app(engine), host=host, port=port, log_level="warning",
+                                  timeout_graceful_shutdown=grace_s)).run()
 
 
 def show_slate(rec, user_raw, slate, truth=()) -> None:

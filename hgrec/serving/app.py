@@ -3,15 +3,18 @@
     POST /v1/slate   {"user_id": "4012", "slate_size": 5}                      -> a slate with scores
                      {"history": [101, 7, 33], "timestamps": [...], "beam_width": 5, "exclude_history": true}
     POST /v1/score   {"history": [...], "candidates": [...]}                   -> click probabilities
-    GET  /healthz                                                              -> {"status": "ok"}
+    GET  /healthz                                                              -> {"status": "ok"} (alive)
+    GET  /readyz                                                               -> 200 ready / 503 not (yet)
     GET  /v1/model                                                             -> model, version, catalogue, config
     GET  /docs                                                                 -> the OpenAPI schema, browsable
 
 Errors are JSON `{"detail": "..."}` with a 4xx status that names the problem: 404 unknown user,
 409 a request the checkpoint cannot serve (click scores from a slate model), 422 everything else
 that is wrong with the request (unknown item ids — listed —, empty history, slate larger than the
-catalogue, oversize lists, malformed JSON, wrong types). An unexpected failure answers 500 with
-its message and the server keeps serving.
+catalogue, oversize lists, malformed JSON, wrong types, NaN/inf, more work than `Limits.max_work`);
+413 a body above `Limits.max_body_bytes`; 503 (with Retry-After) a full queue; 504 a request not answered
+within its deadline. Validation errors name the field and the problem, never echo the input. An
+unexpected failure answers 500 with its message and the server keeps serving.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Union
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,7 +34,7 @@ ItemId = Union[int, str]
 
 
 class SlateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/Infinity in the JSON: 422
     user_id: ItemId | None = Field(None, description="Source user id; the context is the user's logged history.")
     history: list[ItemId] | None = Field(None, max_length=MAX_LIST,
                                          description="Source item ids, oldest first (instead of, or with, user_id). "
@@ -57,7 +61,7 @@ class SlateResponse(BaseModel):
 
 
 class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # NaN/Infinity in the JSON: 422
     user_id: ItemId | None = Field(None, description="Source user id; the history is the user's logged exposures.")
     history: list[ItemId] | None = Field(None, max_length=MAX_LIST, description="Source item ids, oldest first.")
     actions: list[int] | None = Field(None, max_length=MAX_LIST,
@@ -83,38 +87,101 @@ class Problem(BaseModel):
     detail: str
 
 
-ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem}}
+ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem},
+          503: {"model": Problem}, 504: {"model": Problem}}
+
+
+def validation_detail(errors: list[dict], shown: int = 5) -> str:
+    """`body.slate_size: Input should be ...; ...`: where and what, never the input itself (which may be huge,
+    or NaN, which JSON cannot carry back); field names are cut to 40 characters."""
+    parts = []
+    for e in errors[:shown]:
+        loc = ".".join(str(x)[:40] for x in e.get("loc", ()))
+        parts.append(f"{loc}: {e.get('msg', 'invalid')}" if loc else str(e.get("msg", "invalid")))
+    more = f"; and {len(errors) - shown} more" if len(errors) > shown else ""
+    return "; ".join(parts) + more
+
+
+class BodyLimit:
+    """ASGI middleware: a request body above `max_bytes` answers 413, by its Content-Length before reading and
+    by counting while it streams in; the body is read before the app runs (at most `max_bytes` held)."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            return await self._too_large(send)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                return await self._too_large(send)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # then the real channel: the app sees a disconnect
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, send):
+        await JSONResponse({"detail": f"request body larger than {self.max_bytes:,} bytes"}, status_code=413,
+                           headers={"connection": "close"})({"type": "http"}, None, send)
 
 
 def create_app(engine: InferenceEngine) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
-        engine.close()  # the worker thread ends with the server
+        engine.close(timeout=1.0)  # after uvicorn's graceful drain: the worker ends with the server
 
     app = FastAPI(title="hgrec", version=engine.info()["hgrec_version"], lifespan=lifespan,
                   description="Slates from a HiGR (or baseline) checkpoint; click probabilities from a CTR checkpoint.")
 
+    app.add_middleware(BodyLimit, max_bytes=engine.limits.max_body_bytes)
+
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError):
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        headers = {"retry-after": str(exc.retry_after)} if exc.retry_after is not None else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        return JSONResponse({"detail": validation_detail(list(exc.errors()))}, status_code=422)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):  # the server answers and lives on
         return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
 
     @app.get("/healthz", response_model=Health)
-    async def healthz():
+    async def healthz():  # liveness: the process answers
         return {"status": "ok"}
+
+    @app.get("/readyz", response_model=Health, responses={503: {"model": Health}})
+    async def readyz():  # readiness: model loaded, decoder worker alive, not shutting down
+        ok = engine.ready
+        return JSONResponse({"status": "ready" if ok else "not ready"}, status_code=200 if ok else 503)
 
     @app.get("/v1/model")
     async def model_info() -> dict:
         return engine.info()
 
     @app.post("/v1/slate", response_model=SlateResponse, responses=ERRORS)
-    async def slate(req: SlateRequest):
+    async def slate(req: SlateRequest, request: Request):
         ans = await engine.aslate(SlateQuery(req.user_id, req.history, req.timestamps, req.slate_size,
-                                             req.beam_width, req.exclude_history))
+                                             req.beam_width, req.exclude_history), gone=request.is_disconnected)
         texts = engine.rec.describe(ans.items) if ans.items else []
         return {"model": engine.rec.cfg.model_name, "user_id": req.user_id, "history_used": ans.history_used,
                 "history_truncated": ans.truncated,

@@ -25,19 +25,27 @@ Click scores (`score`) need a CTR checkpoint (HPGR or a CTR baseline): the histo
 (sessions, positions in session, time-gap buckets, actions) are built by the training rule
 (`hgrec.data.ctr_samples.request_batch`), so a user's logged exposures score exactly as in
 evaluation. Slate checkpoints answer with a `RequestError` saying so.
+
+**Limits** (`Limits`, docs/serving.md): a slate's work (slate size x beam width) and a score request's
+candidates have ceilings (422 above them); every request has a deadline (504 when it passes: a queued job
+whose deadline passed, or whose caller went away, is dropped by the worker without decoding); at most
+`max_queue` slate requests wait (503 with Retry-After above it). The worker takes the cheapest waiting
+requests first and puts at most `batch_work` of work into one decoder call, so heavy requests cannot hold
+back light ones beyond one heavy decode.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import math
 import queue
 import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import numpy as np
 import torch
@@ -49,11 +57,28 @@ from hgrec.serving.recommend import Recommender
 
 
 class RequestError(ValueError):
-    """A request the model cannot answer; `status` is the HTTP status the app returns."""
+    """A request the model cannot answer; `status` is the HTTP status the app returns (and `retry_after`, in
+    seconds, its Retry-After header for a 503)."""
 
-    def __init__(self, message: str, status: int = 422):
+    def __init__(self, message: str, status: int = 422, retry_after: int | None = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.retry_after = status, retry_after
+
+
+@dataclasses.dataclass
+class Limits:
+    """What one request may cost, and the status that answers it past the limit (docs/serving.md lists them)."""
+    max_body_bytes: int = 1 << 20  # 413: larger request bodies (the HTTP layer: Content-Length, then counted)
+    max_work: int = 1_000  # 422: slate_size x beam_width of one slate request
+    max_candidates: int = 2_000  # 422: candidates of one /v1/score request
+    deadline_s: float = 10.0  # 504: a request not answered within it (its queued work is dropped)
+    max_queue: int = 1_024  # 503 + Retry-After: slate requests already waiting for the decoder
+    batch_work: int = 4_000  # most work (sum of slate_size x beam_width) in one decoder call
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            if not getattr(self, f.name) > 0:
+                raise ValueError(f"limits.{f.name} must be > 0, got {getattr(self, f.name)}")
 
 
 @dataclasses.dataclass
@@ -82,11 +107,16 @@ class _Job:
     features: np.ndarray | None  # (F,)
     meta: tuple[int, bool]
     future: Future
+    deadline: float = math.inf  # time.monotonic() after which nobody waits for the answer
+
+    @property
+    def work(self) -> int:
+        return self.key[0] * self.key[1]
 
 
 class InferenceEngine:
     def __init__(self, rec: Recommender, max_batch: int = 64, max_wait_ms: float = 5.0, batching: bool = True,
-                 threads: int | None = None, checkpoint: str | Path | None = None):
+                 threads: int | None = None, checkpoint: str | Path | None = None, limits: Limits | None = None):
         if max_batch < 1 or max_wait_ms < 0:
             raise ValueError(f"max_batch must be >= 1 and max_wait_ms >= 0, got {max_batch}, {max_wait_ms}")
         if threads is not None:
@@ -94,14 +124,18 @@ class InferenceEngine:
         self.rec, self.checkpoint = rec, str(checkpoint) if checkpoint is not None else None
         self.max_batch, self.max_wait = (max_batch if batching else 1), max_wait_ms / 1000.0
         self.batching = batching
+        self.limits = limits or Limits()
         self.max_len = rec.cfg.data.max_len
         self.num_items = rec.ds.num_items
         feats = rec.user_features
         self.n_features = 0 if feats is None else feats.shape[1]
         self.needs_history = not (self.n_features and getattr(getattr(rec.model, "config", None), "user_features", False))
         self.batches = 0  # decoder calls so far (tests and the load benchmark read it)
+        self.dropped = 0  # queued jobs never decoded: their caller went away or their deadline passed
+        self._closed = False
         self._model_lock = threading.Lock()  # click scores run in the caller's thread: one model call at a time
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._seq = itertools.count()  # FIFO among requests of equal work
+        self._queue: queue.PriorityQueue[tuple[float, int, _Job | None]] = queue.PriorityQueue()
         self._worker = threading.Thread(target=self._run, name="hgrec-engine", daemon=True)
         self._worker.start()
 
@@ -118,6 +152,7 @@ class InferenceEngine:
                 "default_beam_width": int(cfg.data.beam), "slates": self._makes_slates, "click_scores": self.is_ctr,
                 "batching": {"enabled": self.batching, "max_batch": self.max_batch,
                              "max_wait_ms": self.max_wait * 1000},
+                "limits": dataclasses.asdict(self.limits),
                 "config": cfg.to_dict()}
 
     # ---- validation: a request -> one row of the model's batch ------------------------------------------------
@@ -173,27 +208,64 @@ class InferenceEngine:
         beam = q.beam_width or self.rec.cfg.data.beam
         if beam < 1:
             raise RequestError(f"beam_width must be >= 1, got {beam}")
+        if q.slate_size * beam > self.limits.max_work:
+            raise RequestError(f"slate_size x beam_width = {q.slate_size} x {beam} = {q.slate_size * beam} is more "
+                               f"work than this server allows per request ({self.limits.max_work}); ask for a "
+                               "smaller slate or beam")
         exclude = self.rec.cfg.data.mask_history if q.exclude_history is None else bool(q.exclude_history)
         hist, ts, feats, used, truncated = self._row(q)
-        return _Job((int(q.slate_size), int(beam), exclude), hist, ts, feats, (used, truncated), Future())
+        return _Job((int(q.slate_size), int(beam), exclude), hist, ts, feats, (used, truncated), Future(),
+                    time.monotonic() + self.limits.deadline_s)
 
     # ---- the API -------------------------------------------------------------------------------------------------
     def submit(self, q: SlateQuery) -> Future:
-        """Validate now (raises RequestError), decode in the worker's next batch."""
+        """Validate now (raises RequestError), decode in the worker's next batch. Cancelling the future before
+        the worker reaches it drops the job (a client that went away costs no decoding)."""
         job = self._job(q)
-        self._queue.put(job)
+        if self._closed:
+            raise RequestError("the server is shutting down", 503, retry_after=1)
+        if self._queue.qsize() >= self.limits.max_queue:
+            raise RequestError(f"{self._queue.qsize()} requests are already waiting (limit "
+                               f"{self.limits.max_queue}); retry later", 503, retry_after=1)
+        self._queue.put((job.work, next(self._seq), job))
         return job.future
 
     def slate(self, q: SlateQuery, timeout: float | None = 60.0) -> SlateAnswer:
-        return self.submit(q).result(timeout)
+        fut = self.submit(q)
+        try:
+            return fut.result(timeout)
+        finally:
+            fut.cancel()  # timed out: the worker drops the job
 
-    async def aslate(self, q: SlateQuery) -> SlateAnswer:
-        return await asyncio.wrap_future(self.submit(q))
+    async def aslate(self, q: SlateQuery, gone: Callable[[], Awaitable[bool]] | None = None,
+                     poll_s: float = 0.1) -> SlateAnswer:
+        """From an event loop: the answer, or RequestError(504) when the deadline passes. `gone()` is polled
+        while waiting (the HTTP app asks whether the client disconnected); either way the job is cancelled."""
+        fut = self.submit(q)
+        waiter = asyncio.wrap_future(fut)
+        end = time.monotonic() + self.limits.deadline_s
+        try:
+            while True:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise RequestError(f"no answer within the deadline of {self.limits.deadline_s:g} s", 504)
+                done, _ = await asyncio.wait({waiter}, timeout=min(left, poll_s) if gone else left)
+                if done:
+                    return waiter.result()
+                if gone is not None and await gone():
+                    raise RequestError("the client disconnected", 499)  # nobody reads it; the job is dropped
+        finally:
+            fut.cancel()  # no-op once answered; otherwise the worker drops the job
 
     def slates(self, queries: list[SlateQuery]) -> list[SlateAnswer]:
         """Many at once (batch inference): all submitted, then collected in order."""
         futures = [self.submit(q) for q in queries]
         return [f.result() for f in futures]
+
+    @property
+    def ready(self) -> bool:
+        """Model loaded, worker alive and not shutting down (the HTTP /readyz)."""
+        return self._worker.is_alive() and not self._closed
 
     @property
     def _makes_slates(self) -> bool:
@@ -216,6 +288,9 @@ class InferenceEngine:
         explicit history), the candidates' side features and counters at `timestamp`, and `tab`."""
         from hgrec.data.ctr_samples import labels_from_actions, request_batch
 
+        if len(candidates) > self.limits.max_candidates:
+            raise RequestError(f"candidates: {len(candidates)} items is more than this server scores per request "
+                               f"({self.limits.max_candidates})")
         if not self.is_ctr:
             raise RequestError(f"{self.rec.cfg.model_name} is a slate model and predicts no click probabilities; "
                                "serve a CTR checkpoint (HPGR, DIN, HSTU-CTR, MTGR) for /v1/score", 409)
@@ -276,31 +351,61 @@ class InferenceEngine:
         except DataError as e:
             raise RequestError(str(e)) from e
         batch = {k: torch.from_numpy(v).to(rec.device) for k, v in b.items()}
-        with self._model_lock, torch.inference_mode():
-            p = torch.sigmoid(rec.model.predict(batch).float())
+        if not self._model_lock.acquire(timeout=self.limits.deadline_s):
+            raise RequestError(f"the model stayed busy for the deadline of {self.limits.deadline_s:g} s; "
+                               "retry later", 503, retry_after=1)
+        try:
+            with torch.inference_mode():
+                p = torch.sigmoid(rec.model.predict(batch).float())
+        finally:
+            self._model_lock.release()
         return [float(v) for v in p.cpu()]
 
-    def close(self) -> None:
-        self._queue.put(None)
-        self._worker.join(timeout=5)
+    def close(self, timeout: float = 5.0) -> None:
+        """Answer what is queued, then stop the worker (waiting at most `timeout` seconds for it)."""
+        self._closed = True
+        self._queue.put((math.inf, next(self._seq), None))
+        self._worker.join(timeout=timeout)
 
     # ---- the worker ------------------------------------------------------------------------------------------------
+    def _take(self, job: _Job) -> bool:
+        """Whether to decode `job`: not if its caller cancelled it or its deadline passed (it is dropped)."""
+        if not job.future.set_running_or_notify_cancel():  # cancelled: the client went away
+            self.dropped += 1
+            return False
+        if time.monotonic() > job.deadline:
+            job.future.set_exception(RequestError("the deadline passed while the request waited", 504))
+            self.dropped += 1
+            return False
+        return True
+
     def _collect(self) -> list[_Job] | None:
-        first = self._queue.get()
-        if first is None:
-            return None
-        jobs = [first]
-        deadline = time.perf_counter() + self.max_wait
+        """The cheapest waiting jobs (FIFO among equals), for at most max_wait, up to max_batch jobs and
+        batch_work of work (a job that would overflow it waits for the next call, unless it is alone)."""
+        jobs, work, end = [], 0, None
         while len(jobs) < self.max_batch:
-            left = deadline - time.perf_counter()
             try:
-                job = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
+                if end is None:
+                    item = self._queue.get()
+                else:
+                    left = end - time.perf_counter()
+                    item = self._queue.get(timeout=left) if left > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break
+            job = item[2]
             if job is None:
-                self._queue.put(None)  # stop after this batch
+                if jobs:
+                    self._queue.put(item)  # stop after this batch
+                    break
+                return None
+            if jobs and work + job.work > self.limits.batch_work:
+                self._queue.put(item)  # next call
                 break
-            jobs.append(job)
+            if end is None:
+                end = time.perf_counter() + self.max_wait
+            if self._take(job):
+                jobs.append(job)
+                work += job.work
         return jobs
 
     def _run(self) -> None:
@@ -308,7 +413,7 @@ class InferenceEngine:
             groups: dict[tuple, list[_Job]] = {}
             for job in jobs:
                 groups.setdefault(job.key, []).append(job)
-            for key, group in groups.items():
+            for key, group in sorted(groups.items(), key=lambda kv: kv[1][0].work):  # light work first
                 try:
                     answers = self._decode(key, group)
                 except Exception as e:  # noqa: BLE001 — the error goes to the callers, the worker lives on
