@@ -51,7 +51,7 @@ def read_predictions(path: str | Path, columns=COLUMNS) -> pl.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such predictions file")
-    df = pl.read_parquet(path)
+    df = _read_parquet(path)
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}; a predictions file has {list(columns)}")
@@ -70,9 +70,19 @@ def read_predictions(path: str | Path, columns=COLUMNS) -> pl.DataFrame:
     return df.select(columns)
 
 
+def _read_parquet(path: Path, schema_only: bool = False):
+    """A predictions file; damaged or not parquet -> DataError naming it (one line, no traceback)."""
+    from hgrec.data.errors import DataError
+
+    try:
+        return pl.read_parquet_schema(path) if schema_only else pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as e:
+        raise DataError(f"not a readable parquet file ({str(e).splitlines()[0]}): damaged or cut-off?", path) from e
+
+
 def kind_of(path: str | Path) -> str:
     """'ranking' or 'ctr', from a predictions file's columns."""
-    names = pl.read_parquet_schema(path).names() if Path(path).is_file() else []
+    names = _read_parquet(Path(path), schema_only=True).names() if Path(path).is_file() else []
     return "ctr" if "prob" in names and "label" in names else "ranking"
 
 

@@ -136,3 +136,11 @@ def test_damaged_codes_parquet_is_named(tmp_path):
     (tmp_path / "codes.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(DataError, match=r"codes\.parquet: not a readable parquet file"):
         read_codes(tmp_path / "codes.parquet", ds)
+
+
+def test_damaged_predictions_file_is_named(tmp_path):
+    (tmp_path / "a.parquet").write_bytes(b"PAR1\x00\x01cut")
+    (tmp_path / "b.parquet").write_bytes(b"PAR1\x00\x01cut")
+    r = CliRunner().invoke(app, ["compare", str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "a.parquet: not a readable parquet file" in r.output.replace("\n", "")
