@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from hgrec.data.errors import DataError
 from hgrec.serving.app import create_app
 from hgrec.serving.engine import InferenceEngine, Limits, RequestError, SlateQuery
-from tests.serving.test_app import _free_port, _users, checkpoint  # noqa: F401 — the tiny HiGR of the app tests
+from tests.serving.test_app import _free_port, _users, checkpoint, ctr_engine  # noqa: F401 — the app tests' models
 
 LIMITS = Limits(max_body_bytes=64_000, max_work=400, max_candidates=50, deadline_s=3.0, max_queue=4, batch_work=800)
 
@@ -146,6 +146,26 @@ def test_a_cancelled_request_is_never_decoded(engine):
     first.result(10)
     engine.slate(SlateQuery(user_id=user, slate_size=2), timeout=10)  # after the cancelled one in the queue
     assert engine.dropped == dropped + 1 and engine.batches == batches + 2  # first and the last: not `gone`
+
+
+def test_click_scores_wait_for_the_model_at_most_the_deadline(ctr_engine):  # noqa: F811
+    import dataclasses
+
+    eng = InferenceEngine(ctr_engine.rec, limits=dataclasses.replace(LIMITS, deadline_s=0.5))
+    c = eng.rec.task.data.columns
+    body = {"history": eng.rec.ds.item_map.to_raw(c["item"][:3]).tolist(),
+            "candidates": eng.rec.ds.item_map.to_raw(c["item"][3:5]).tolist()}
+    with TestClient(create_app(eng), raise_server_exceptions=False) as client:
+        assert client.post("/v1/score", json=body).status_code == 200
+        with eng._model_lock:  # the model is busy for longer than the deadline
+            t = time.monotonic()
+            r = client.post("/v1/score", json=body)
+            assert r.status_code == 503 and r.headers["retry-after"] == "1" and "deadline of 0.5 s" in r.text
+            assert time.monotonic() - t < 2.0
+        r = client.post("/v1/score", json={**body, "candidates": body["candidates"] * 30})
+        assert r.status_code == 422 and "60 items is more than this server scores per request (50)" in r.text
+        assert client.post("/v1/score", json=body).status_code == 200
+    eng.close()
 
 
 def test_readiness_is_separate_from_liveness(rec):
