@@ -187,13 +187,14 @@ def main() -> None:
                     print(json.dumps({k: row[k] for k in ("dataset", "truth", "model", "variant", "seed", "metrics")}),
                           flush=True)
                     save(rows, stats, args, done=False, missing=missing)
-                    if args.predictions_dir:
+                    pred = args.predictions_dir / f"{name}.parquet" if args.predictions_dir else None
+                    done_at = (args.out_dir / name / "metrics.json").stat().st_mtime
+                    if pred and not (pred.exists() and pred.stat().st_mtime >= done_at):  # else: this run's file
                         from hgrec.evaluation.load import load_for_eval
 
                         _, task, m = load_for_eval(checkpoint_of(args.out_dir / name))
                         args.predictions_dir.mkdir(parents=True, exist_ok=True)
-                        task.evaluate(m, "test", batch_size=4096,
-                                      predictions=str(args.predictions_dir / f"{name}.parquet"))
+                        task.evaluate(m, "test", batch_size=4096, predictions=str(pred))
     if not rows:
         raise SystemExit("no finished runs")
     paired = paired_differences(rows, args) if args.paired and args.predictions_dir else []
