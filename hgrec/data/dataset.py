@@ -8,6 +8,8 @@ interactions  user_id:int64, item_id:int64 (dense ids), ts:int64 (**milliseconds
               source has them clicked:bool, effective:bool, watch_ratio:float32, rating:int8,
               request_id:int64, position:int16, liked/followed/commented/forwarded/hated:bool, ...
               Rows are sorted by (user_id, ts); rows with equal ts keep the source file's order.
+              Logged requests: `request_id` is dense (0.., one per user-request, in canonical order),
+              a request's rows share one ts and are contiguous, sorted by `position` (slot in the request).
 items         item_id (dense, 1..N), raw_id, text:str, plus categorical feature columns.
 users         user_id (dense, 0..U-1), raw_id, plus categorical feature columns.
 """
@@ -173,7 +175,12 @@ def build_dataset(
         df = df.drop(user_col)
     if item_col != "item_id":
         df = df.drop(item_col)
-    df = df.sort(["user_id", "ts", "_row"]).drop("_row")
+    # Logged requests (request_id, and position within the request) order rows of equal ts; every row of
+    # one request must share its ts (the adapters give a request the time of its first exposure).
+    keys = ["user_id", "ts"] + [c for c in ("request_id", "position") if c in df.columns] + ["_row"]
+    df = df.sort(keys).drop("_row")
+    if "request_id" in df.columns:
+        df = _dense_requests(df)
     lead = ["user_id", "item_id", "ts"]
     df = df.select(lead + [c for c in df.columns if c not in lead])
     df = df.with_columns([pl.col(c).cast(t) for c, t in OPTIONAL.items() if c in df.columns])
@@ -190,6 +197,21 @@ def build_dataset(
     if users is not None:
         user_frame = _join_features(user_frame, users, user_map, "user")
     return Dataset(df, item_frame, user_frame, item_map, user_map, info).validate()
+
+
+def _dense_requests(df: pl.DataFrame) -> pl.DataFrame:
+    """Raw request ids -> dense 0.. ids, one per (user, request) in canonical order; a request must be
+    contiguous (one ts for all its rows) and have no empty id."""
+    where = "interactions.request_id"
+    if df["request_id"].null_count():
+        raise DataError(f"{df['request_id'].null_count()} row(s) have no request id", where)
+    u, r, t = (df[c].to_numpy() for c in ("user_id", "request_id", "ts"))
+    new = np.ones(len(u), dtype=bool)
+    new[1:] = (u[1:] != u[:-1]) | (r[1:] != r[:-1])
+    dense = np.cumsum(new) - 1
+    if int(new.sum()) != df.select(pl.struct("user_id", "request_id").n_unique()).item():
+        raise DataError("a request's rows have different timestamps (give each request one time)", where)
+    return df.with_columns(request_id=pl.Series(dense, dtype=pl.Int64))
 
 
 def _join_features(frame: pl.DataFrame, features: pl.DataFrame, idmap: IdMap, kind: str) -> pl.DataFrame:

@@ -8,8 +8,10 @@
 - `ctr_rows`: one row per exposure (user, its position, candidate item, labels, session, split).
 
 How slates are formed (docs/data.md, "Slates"): a user's exposures are grouped into requests by
-`request_id` where the source has one, else into pseudo-requests of M consecutive exposures,
-aligned to the *end* of the sequence so the latest request is complete. A slate sample is one
+`request_id` where the source logs one (MIND impressions, FINN.no steps, a TableAdapter feed log:
+a request = all rows of one request_id, whatever its size, in `position` order), else into
+pseudo-requests of M consecutive exposures, aligned to the *end* of the sequence so the latest
+request is complete. A slate sample is one
 request: history = everything before its first exposure; impressions truth = the request's items;
 effective truth = the next M effective items from the request's start that do not cross into a
 later split (test: to the end of the log; valid: up to the test request; train: up to the valid
@@ -141,8 +143,10 @@ def num_sessions(ds: Dataset, session_gap_ms: int = DEFAULT_SESSION_GAP_MS) -> i
 def request_index(ds: Dataset, slate_size: int) -> np.ndarray:
     """Per interaction: index of its (pseudo-)request within the user, 0 = the user's first.
 
-    With a `request_id` column, consecutive rows sharing it form one request. Otherwise requests are
-    chunks of `slate_size` consecutive exposures aligned to the end of the user's sequence.
+    With a `request_id` column (a logged request: build_dataset makes it dense per user-request and
+    its rows contiguous, in `position` order), the rows sharing it form one request, whatever its
+    size; `slate_size` then only bounds the effective truth. Otherwise requests are chunks of
+    `slate_size` consecutive exposures aligned to the end of the user's sequence.
     """
     if slate_size < 1:
         raise ValueError(f"slate_size must be >= 1, got {slate_size}")
@@ -167,7 +171,8 @@ def slates(ds: Dataset, slate_size: int = 5, min_history: int = 1,
 
     Columns: user_id, request (index within the user), start/end (positions in the user's exposure
     sequence), hist_len (effective items before `start`: the length of S^u at the cut), split,
-    ts / ts_end (times of the request's first / last exposure), impressions (list of item ids, exposure order),
+    ts / ts_end (times of the request's first / last exposure), impressions (list of item ids, exposure
+    order: for a logged request exactly what it showed, in position order),
     effective (list of the next <= M effective item ids, see the module docstring); both lists are
     duplicate-free (a video exposed twice in one request appears once).
     Samples with fewer than `min_history` effective items before the cut are dropped.
