@@ -66,18 +66,22 @@ KEYS = ["hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@
         "diversity@5", "coverage@5"]
 
 
-def semantic_ids(dataset: str, data: Path, out: Path, sources: list[str] | None = None, method: str | None = None) -> str:
+def semantic_ids(dataset: str, data: Path, out: Path, sources: list[str] | None = None, method: str | None = None,
+                 checkpoint: str | None = None) -> str:
     """CRQ-VAE codes from configs/<dataset>/crq_vae.yaml (seed 0), made on first use; `sources`
-    replaces the config's item-vector sources (e.g. text + collab for the tokenizer ablation), `method`
-    its tokenizer (e.g. random: the random-ID control)."""
+    replaces the config's item-vector sources (e.g. text + collab for the tokenizer ablation; `model`:
+    the item table of the trained run `checkpoint`), `method` its tokenizer (e.g. random: the random-ID
+    control). The codes' collaborative part counts only the slate split's training part (the configs'
+    items.train_region: slates)."""
     if sources:
-        out = out.with_name(out.name + "-" + "-".join(sources))
+        out = out.with_name(out.name + "-" + "-".join(sources) + (f"-{Path(checkpoint).parent.name}" if checkpoint else ""))
     path = out / f"{dataset}-{method or 'crq_vae'}-s0" / "codes.parquet"
     if not path.exists():
         from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
 
         over = [f"items.sources=[{','.join(sources)}]"] if sources else []
         over += [f"tokenizer.method={method}"] if method else []
+        over += [f"items.model_checkpoint={checkpoint}"] if checkpoint else []
         run = load_tokenize_config(ROOT / "configs" / dataset / "crq_vae.yaml",
                                    [f"data.root={data / dataset}", f"out_dir={out}", *over])
         print("tokenizing", dataset, {k: round(v, 4) for k, v in tokenize(run, log=lambda s: None).items()
@@ -151,11 +155,15 @@ def main() -> None:
     ap.add_argument("--sid-sources", nargs="*", help="item-vector sources of the semantic IDs (default: the "
                     "tokenize config's), e.g. text collab")
     ap.add_argument("--sid-method", help="tokenizer of the semantic IDs (default crq_vae; random: the random-ID control)")
+    ap.add_argument("--sid-checkpoint", help="with --sid-sources model: a trained run's best/ folder whose item table "
+                    "the semantic IDs quantise (e.g. a SASRec of the same dataset and split); {dataset} is replaced")
     ap.add_argument("--variant", default="default", help="label of the model runs in the results")
     ap.add_argument("--table", type=int, choices=[2], help="2: HiGR's Table 2 (eight rows, both truth sets)")
     ap.add_argument("--orpo", action="store_true", help="also post-train each default HiGR run with ORPO")
     ap.add_argument("--reuse", action="store_true", help="pick up finished runs with the same settings")
     ap.add_argument("--collect", action="store_true", help="train nothing: the results of the finished runs only")
+    ap.add_argument("overrides", nargs="*", help="key.path=value applied to every model run of this --variant "
+                    "(e.g. model.item_ids=true: HiGR's hybrid context)")
     args = ap.parse_args()
     if args.table == 2:
         args.orpo = True
@@ -217,7 +225,8 @@ def main() -> None:
 
     sids, table_runs, missing = {}, {}, []
     for dataset in args.datasets:
-        sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources, args.sid_method)
+        sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources, args.sid_method,
+                                     args.sid_checkpoint.format(dataset=dataset) if args.sid_checkpoint else None)
         # the popularity floor on the very same test slates
         cfg = load_config(ROOT / "configs" / "slates" / dataset / "higr.yaml", [f"data.root={args.data / dataset}",
                                                                      f"data.semantic_ids={sids[dataset]}"])
@@ -233,11 +242,11 @@ def main() -> None:
     # Seed-major order, so that an interrupted benchmark still holds every model on every dataset for
     # the first seed: first seed's models, then the ablations (first seed unless --ablation-seeds), then the other seeds.
     first, rest = args.seeds[:1], args.seeds[1:]
-    jobs = [(s, d, m, args.variant, []) for s in first for d in args.datasets for m in args.models]
+    jobs = [(s, d, m, args.variant, args.overrides) for s in first for d in args.datasets for m in args.models]
     if args.ablations:
         jobs += [(s, d, "higr", name, over) for s in (args.ablation_seeds or args.seeds)
                  for d in (args.ablation_datasets or args.datasets) for name, over in ABLATIONS.items()]
-    jobs += [(s, d, m, args.variant, []) for s in rest for d in args.datasets for m in args.models]
+    jobs += [(s, d, m, args.variant, args.overrides) for s in rest for d in args.datasets for m in args.models]
     for seed, dataset, model, variant, over in jobs:
         if (dataset, model, variant) not in table_runs:
             table_runs[dataset, model, variant] = []
@@ -258,6 +267,7 @@ def main() -> None:
         timing = {"train_s": seconds, "train_samples_per_s": result.get("train_samples_per_s") or float("nan"),
                   "eval_slates_per_s": test.get("slates_per_s", float("nan"))}
         config = {"model": cfg.to_dict()["model"], "epochs_cap": cfg.trainer.epochs, "best_epoch": result.get("best_epoch"),
+                  "epochs": result.get("epochs"), "valid_ndcg@5": (result.get("valid") or {}).get("ndcg@5"),
                   "train_samples": cfg.data.train_samples, "split": cfg.data.split, "beam": cfg.data.beam,
                   "lr": cfg.trainer.lr, "reused": reused}
         if model == "higr_orpo":

@@ -5,7 +5,11 @@
   vector (HiGR eq. 7: i_m = sum_d s_m^d; mean / max are Table 3's ablations).
 - `ContextEncoder`: C = E(u, S^u) — one token per user feature plus one per history item (pooled
   SID embedding + right-aligned position + bucketed time-gap embedding), bidirectional
-  transformer blocks. C is the key/value source of every cross-attention downstream.
+  transformer blocks. C is the key/value source of every cross-attention downstream. With
+  `num_items` given (the `item_ids: true` switch of HiGR / TIGER / OneRec-style) a history item is
+  the *hybrid* representation: its pooled SID embedding plus a free item-ID embedding, so the context
+  sees items as the ID-based models do while the decoder still writes semantic IDs (our addition:
+  the papers' context reads SIDs only).
 - `SIDDecoder`: the short autoregressive decoder over one item's codes. HiGR's ItemGenerator is a
   SIDDecoder whose first token is the planner's preference embedding i_hat_m (eq. 9-11); TIGER's
   decoder is the same module started from a learned BOS. It decodes teacher-forced (training) or
@@ -76,9 +80,16 @@ def time_buckets(ts: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 
 class ContextEncoder(nn.Module):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, n_layers: int, dropout: float, max_len: int,
-                 feature_vocab: list[int] | None = None, time_embedding: bool = True, ffn: str = "swiglu"):
+                 feature_vocab: list[int] | None = None, time_embedding: bool = True, ffn: str = "swiglu",
+                 num_items: int | None = None):
         super().__init__()
         self.max_len, self.d_model = max_len, d_model
+        # hybrid item representation: + a free item-ID embedding (None: SIDs only, the papers' context)
+        self.item_emb = nn.Embedding(num_items + 1, d_model, padding_idx=0) if num_items else None
+        if self.item_emb is not None:
+            nn.init.normal_(self.item_emb.weight, std=0.02)
+            with torch.no_grad():
+                self.item_emb.weight[0].zero_()
         self.feature_vocab = list(feature_vocab or [])
         if self.feature_vocab:
             self.register_buffer("feat_offsets", torch.tensor([0, *self.feature_vocab[:-1]]).cumsum(0),
@@ -101,7 +112,10 @@ class ContextEncoder(nn.Module):
         if L > self.max_len:
             raise ValueError(f"history length {L} exceeds max_len {self.max_len}")
         valid = history > 0
-        x = sid.item(history) * math.sqrt(self.d_model)
+        x = sid.item(history)
+        if self.item_emb is not None:
+            x = x + self.item_emb(history)
+        x = x * math.sqrt(self.d_model)
         x = x + self.pos_emb(torch.arange(self.max_len - L, self.max_len, device=history.device))[None]
         if self.time_emb is not None and history_ts is not None:
             x = x + self.time_emb(time_buckets(history_ts, valid))

@@ -52,6 +52,7 @@ class HiGRConfig:
     shared_generator: bool = True  # Table 3 "Non-shared" = false
     user_features: bool = True
     time_embedding: bool = True
+    item_ids: bool = False  # hybrid context: + item-ID embedding of history items (our addition)
 
     def __post_init__(self):
         if self.pooling not in POOLING:
@@ -102,7 +103,8 @@ class HiGR(nn.Module):
         self.sid = SIDEmbedding(sid_vocab, num_items, c.d_model, c.pooling)
         self.context = ContextEncoder(c.d_model, c.n_heads, c.d_ff, c.context_layers, c.dropout, max_len,
                                       feature_vocab if c.user_features else None,
-                                      c.time_embedding and has_timestamps, c.ffn)
+                                      c.time_embedding and has_timestamps, c.ffn,
+                                      num_items if c.item_ids else None)
         self.planner = SlatePlanner(c)
         self.generators = nn.ModuleList(
             SIDDecoder(self.sid, c.d_model, c.n_heads, c.d_ff, c.item_layers, c.dropout, c.item_context, c.ffn)

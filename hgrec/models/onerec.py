@@ -40,6 +40,7 @@ class OneRecConfig:
     max_slate: int = 16  # longest slate the slot embeddings cover (the slate-length sweep goes to 10)
     user_features: bool = True
     time_embedding: bool = True
+    item_ids: bool = False  # hybrid context: + item-ID embedding of history items (our addition)
 
 
 @register("onerec", OneRecConfig)
@@ -57,7 +58,8 @@ class OneRec(nn.Module):
         self.D = self.sid.levels
         self.context = ContextEncoder(c.d_model, c.n_heads, c.d_ff, c.context_layers, c.dropout, max_len,
                                       feature_vocab if c.user_features else None,
-                                      c.time_embedding and has_timestamps, c.ffn)
+                                      c.time_embedding and has_timestamps, c.ffn,
+                                      num_items if c.item_ids else None)
         self.bos = nn.Parameter(torch.randn(c.d_model) * 0.02)
         self.slot_emb = nn.Embedding(c.max_slate, c.d_model)
         self.level_emb = nn.Embedding(self.D, c.d_model)

@@ -34,6 +34,7 @@ class TIGERConfig:
     ffn: str = "swiglu"
     user_features: bool = True
     time_embedding: bool = True
+    item_ids: bool = False  # hybrid context: + item-ID embedding of history items (our addition)
 
 
 @register("tiger", TIGERConfig)
@@ -48,7 +49,8 @@ class TIGER(nn.Module):
         self.sid = SIDEmbedding(sid_vocab, num_items, c.d_model)
         self.context = ContextEncoder(c.d_model, c.n_heads, c.d_ff, c.context_layers, c.dropout, max_len,
                                       feature_vocab if c.user_features else None,
-                                      c.time_embedding and has_timestamps, c.ffn)
+                                      c.time_embedding and has_timestamps, c.ffn,
+                                      num_items if c.item_ids else None)
         self.bos = nn.Parameter(torch.randn(c.d_model) * 0.02)
         self.decoder = SIDDecoder(self.sid, c.d_model, c.n_heads, c.d_ff, c.decoder_layers, c.dropout, True, c.ffn)
 

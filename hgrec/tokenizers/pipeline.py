@@ -25,6 +25,7 @@ import polars as pl
 from hgrec.data import load_dataset
 from hgrec.data.views import add_sessions
 from hgrec.items import DEFAULT_TEXT_MODEL, item_vectors
+from hgrec.items.collaborative import training_mask
 from hgrec.tokenizers.collisions import disambiguate
 from hgrec.tokenizers.metrics import codebook_stats, collision_rate, concentration, neighbour_pairs
 from hgrec.tokenizers.rq_kmeans import RQKMeans, RQKMeansConfig
@@ -40,6 +41,22 @@ class ItemsConfig:
     text_model: str = DEFAULT_TEXT_MODEL
     collab_dim: int = 64
     collab_weight: float = 1.0
+    # which interactions the collaborative vectors (and CRQ-VAE's co-occurrence positives) may use:
+    # next_item (leave-last-out over positives) | slates (the training part of data.split /
+    # data.slate_size, the slate split the codes serve) — hgrec.items.collaborative.training_mask
+    train_region: str = "next_item"
+    model_checkpoint: str | None = None  # source `model`: a trained run's best/ folder (its item table)
+
+    def __post_init__(self):
+        from hgrec.items.collaborative import REGIONS
+        from hgrec.items.vectors import SOURCES
+
+        if set(self.sources) - set(SOURCES):
+            raise ValueError(f"items.sources: unknown {sorted(set(self.sources) - set(SOURCES))}; known: {list(SOURCES)}")
+        if self.train_region not in REGIONS:
+            raise ValueError(f"items.train_region must be one of {REGIONS}, got {self.train_region!r}")
+        if "model" in self.sources and not self.model_checkpoint:
+            raise ValueError("items.sources has 'model': set items.model_checkpoint to a trained run's best/ folder")
 
 
 @dataclasses.dataclass
@@ -80,9 +97,12 @@ def load_tokenize_config(path=None, overrides=None, raw=None) -> TokenizeRun:
                        raw.get("out_dir", "runs/tokenize"))
 
 
-def cooccurrence_pairs(ds) -> np.ndarray:
-    """(P, 2) dense-id pairs of consecutive effective items within one session (DESIGN §4 consistency)."""
+def cooccurrence_pairs(ds, train: np.ndarray | None = None) -> np.ndarray:
+    """(P, 2) dense-id pairs of consecutive effective items within one session (DESIGN §4 consistency);
+    `train` restricts them to the training part (a boolean per interaction)."""
     df = add_sessions(ds)
+    if train is not None:
+        df = df.filter(pl.Series(np.asarray(train, dtype=bool)))
     if "effective" in df.columns:
         df = df.filter(pl.col("effective"))
     items, sess = df["item_id"].to_numpy(), df["session_id"].to_numpy()
@@ -94,8 +114,10 @@ def tokenize(run: TokenizeRun, log=print) -> dict:
     t = run.tokenizer
     ds = load_dataset(run.data.dataset, run.data.root, cache_dir=run.data.cache)
     t0 = time.perf_counter()
+    train = training_mask(ds, run.items.train_region, run.data.split, run.data.slate_size)
     vectors = item_vectors(ds, run.items.sources, run.items.text_model, run.items.collab_dim,
-                           run.items.collab_weight, cache_dir=run.data.cache, seed=t.seed)[1:]  # drop padding
+                           run.items.collab_weight, cache_dir=run.data.cache, seed=t.seed, train=train,
+                           model_checkpoint=run.items.model_checkpoint)[1:]  # drop padding
     t_vectors = time.perf_counter() - t0
     K = min(t.codebook_size, len(vectors) // 4)  # k-means needs several points per centroid
     if K != t.codebook_size:
@@ -116,7 +138,7 @@ def tokenize(run: TokenizeRun, log=print) -> dict:
                                   contrastive=t.method == "crq_vae" or t.rqvae.contrastive,
                                   positive_threshold=t.neighbour_threshold)
         # CRQ-VAE positives: semantic neighbours, else (no text neighbours) co-occurring items
-        pos = sem_pairs if len(sem_pairs) else cooccurrence_pairs(ds) - 1
+        pos = sem_pairs if len(sem_pairs) else cooccurrence_pairs(ds, train) - 1
         model, info = fit_rqvae(vectors, cfg, pos)
         codes, norms = model.encode(vectors)
         recon = info["history"][-1]["recon"]
@@ -130,6 +152,7 @@ def tokenize(run: TokenizeRun, log=print) -> dict:
         "recon": recon,
         "semantic_pairs": int(len(sem_pairs)),
         "cooccurrence_pairs": int(len(cooc)),
+        "train_region": run.items.train_region,
         "codebook_size": K,
         "levels": [dict(s, residual_norm=float(norms[:, d].mean())) for d, s in enumerate(codebook_stats(codes, K))],
         "vectors_s": t_vectors,

@@ -133,3 +133,24 @@ def test_bad_codes_are_rejected():
         m.sid.set_codes(np.full((30, 3), 7))
     with pytest.raises(ValueError, match="must be"):
         m.sid.set_codes(np.zeros((29, 3)))
+
+
+def test_hybrid_context_adds_a_free_item_table():
+    """item_ids: true — a history item is its pooled SID embedding plus an item-ID embedding; two
+    histories that differ only in items with the same pooled SIDs would look alike without it."""
+    plain = _model()
+    assert plain.context.item_emb is None
+    m = _model(item_ids=True)
+    assert m.context.item_emb.weight.shape == (31, TINY["d_model"]) and not m.context.item_emb.weight[0].any()
+    batch = _batch(30)
+    C0, _ = m.encode_context(batch)
+    with torch.no_grad():
+        m.context.item_emb.weight[batch["history"][2, -1]] += 1.0
+    C1, _ = m.eval().encode_context(batch)
+    changed = (C1 - C0.detach()).abs().amax(-1).amax(-1) > 1e-6
+    touched = (batch["history"] == batch["history"][2, -1]).any(1)
+    assert changed[2] and torch.equal(changed, touched)  # only histories that hold that item move
+    loss, n = m.train()(batch)
+    (loss / n).backward()
+    assert m.context.item_emb.weight.grad[batch["history"][batch["history"] > 0]].abs().sum() > 0
+    assert not m.context.item_emb.weight.grad[0].any()  # padding never learns
