@@ -4,7 +4,10 @@
 Verification: every download is checked against a SHA-256 (for the KuaiRand archive, the MD5 that
 Zenodo publishes: its SHA-256 is not published), and files we know byte for byte — the members hgrec
 parses — are checked against their SHA-256 after unpacking. The ML-100K zip has no published
-checksum, so its three parsed members (u.data, u.item, u.user) are what is verified. A mismatch deletes the download
+checksum, so its three parsed members (u.data, u.item, u.user) are what is verified. MIND publishes no
+checksum at all: its entry says so and each unpacked folder is parsed instead (`verify`: every line of
+behaviors.tsv and news.tsv must have the published structure). The FINN.no files are pinned by the
+SHA-256 in the repository's Git LFS pointers (an LFS oid is the file's SHA-256). A mismatch deletes the download
 and raises DataError; nothing half-written is left in the cache (temp file + rename, temp dir +
 rename). `mirror=` replaces the scheme and host of every URL, for a local copy (and for the tests,
 which serve a small archive from 127.0.0.1).
@@ -20,6 +23,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from hgrec.data.errors import DataError
@@ -35,6 +39,9 @@ class RemoteFile:
     extract: bool = False  # unpack a .zip / .tar.gz archive
     strip: str = ""  # leading folder inside the archive to drop
     members_sha256: dict[str, str] = dataclasses.field(default_factory=dict)  # checked after unpacking
+    into: str = ""  # subfolder of the dataset folder to unpack into
+    verify: Callable[[Path], None] | None = None  # structure check of the unpacked folder (raises DataError)
+    no_checksum: str = ""  # why there is no checksum (then `verify` is required)
 
     @property
     def filename(self) -> str:
@@ -42,6 +49,14 @@ class RemoteFile:
 
 
 _GITHUB = "https://raw.githubusercontent.com"
+_FINN = "https://media.githubusercontent.com/media/finn-no/recsys_slates_dataset"
+
+
+def _check_mind(folder: Path) -> None:
+    from hgrec.data.adapters.mind import check_folder
+
+    check_folder(folder)
+
 SOURCES: dict[str, list[RemoteFile]] = {
     "ml-100k": [
         RemoteFile(
@@ -52,6 +67,24 @@ SOURCES: dict[str, list[RemoteFile]] = {
                 "u.user": "f120e114da2e8cf314fd28f99417c94ae9ddf1cb6db8ce0e4b5995d40e90e62c",
             },
         )
+    ],
+    # MIND-small (Microsoft): two zips, unpacked into the official folder names. Microsoft publishes no
+    # checksum for them (msnews.github.io): every line of behaviors.tsv/news.tsv is parsed instead.
+    "mind": [
+        RemoteFile(f"https://mind201910small.blob.core.windows.net/release/{part}.zip", extract=True, into=part,
+                   strip=f"{part}/", verify=_check_mind,
+                   no_checksum="Microsoft publishes no checksum for the MIND zips")
+        for part in ("MINDsmall_train", "MINDsmall_dev")
+    ],
+    # FINN.no slates: the Git LFS objects of github.com/finn-no/recsys_slates_dataset (data/), pinned by
+    # commit; the SHA-256s are the oids of the repository's LFS pointer files.
+    "finn-slates": [
+        RemoteFile(f"{_FINN}/df3cfb68c9d6dd62e09c93253cea8667e2ec4ef8/data/data.npz",
+                   sha256="15b6e5d0430c783f4a5190e31a952ed2aabc61a4beef77aedc0aef1865cc0f3f"),
+        RemoteFile(f"{_FINN}/13dee272d79dc9eb839d24a9106ba4edc369455a/data/itemattr.npz",
+                   sha256="07e4834536f351246736824abe6847a6dd8019b8e5ca676b52ae24838aa71333"),
+        RemoteFile(f"{_FINN}/13dee272d79dc9eb839d24a9106ba4edc369455a/data/ind2val.json",
+                   sha256="b572ae5731f861b5f67944b3035abad62691d833368b9ec2b9f7295b2fe33269"),
     ],
     "kuairand-pure": [
         RemoteFile(
@@ -140,13 +173,20 @@ def fetch(name: str, dest_root: Path, *, mirror: str | None = None, sources: dic
         downloads = tmp / ".downloads"
         downloads.mkdir()
         for rf in table[name]:
+            if rf.no_checksum and not rf.verify:
+                raise ValueError(f"{rf.url}: a source without a checksum needs a structure check (verify)")
             path = download(_with_mirror(rf.url, mirror), downloads / rf.filename, sha256=rf.sha256, md5=rf.md5,
-                            progress=progress, members_checked=bool(rf.extract and rf.members_sha256))
+                            progress=progress,
+                            members_checked=bool(rf.extract and (rf.members_sha256 or rf.verify)))
+            dest = tmp / rf.into if rf.into else tmp
+            dest.mkdir(parents=True, exist_ok=True)
             if rf.extract:
-                _extract(path, tmp, rf.strip)
+                _extract(path, dest, rf.strip)
                 path.unlink()
             else:
-                shutil.move(str(path), tmp / rf.filename)
+                shutil.move(str(path), dest / rf.filename)
+            if rf.verify:
+                rf.verify(dest)
             for member, digest in rf.members_sha256.items():
                 got_path = tmp / member
                 if not got_path.exists():
