@@ -17,7 +17,8 @@ MIND_T0 = dt.datetime(2019, 11, 9, 7, 5, 3)
 
 def mind_time(t: dt.datetime) -> str:
     """MIND's time format: `11/15/2019 8:55:22 AM` (no zero padding of month, day, hour)."""
-    return f"{t.month}/{t.day}/{t.year} {(t.hour % 12) or 12}:{t.minute:02d}:{t.second:02d} {'AM' if t.hour < 12 else 'PM'}"
+    clock = f"{(t.hour % 12) or 12}:{t.minute:02d}:{t.second:02d} {'AM' if t.hour < 12 else 'PM'}"
+    return f"{t.month}/{t.day}/{t.year} {clock}"
 
 
 def write_mind(root: Path, n_users: int = 10, n_news: int = 40, per_user: int = 5, seed: int = 0,

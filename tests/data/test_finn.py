@@ -39,7 +39,8 @@ def test_each_step_is_one_request(finn, tmp_path):
     assert ds.info.extra["clicks_outside_slate"] == 1  # user 0, step 2
     assert not df.filter((pl.col("user") == 100) & (pl.col("ts") == 2))["clicked"].any()
     assert ds.interactions["interaction_type"].to_list() == [
-        int(a["interaction_type"][ds.user_map.raw[u] - 100, t]) for u, t in ds.interactions.select("user_id", "ts").iter_rows()]
+        int(a["interaction_type"][ds.user_map.raw[u] - 100, t])
+        for u, t in ds.interactions.select("user_id", "ts").iter_rows()]
     # item text = the item's group from itemattr.npz + ind2val.json
     assert ds.items.filter(pl.col("raw_id") == 3)["text"].item() == "BAP, antiques, Trøndelag"
     assert ds.items.filter(pl.col("raw_id") == 4)["text"].item() == "MOTOR, Sogn og Fjordane"
@@ -73,7 +74,8 @@ def _resave(path, **change):
 @pytest.mark.parametrize("change,message", [
     ({"slate": None}, r"data\.npz: array 'slate' is missing; the archive has \["),
     ({"slate": np.zeros((8, 20), np.int32)}, r"data\.npz: array 'slate' has shape \(8, 20\), expected 3 dimension"),
-    ({"slate": np.zeros((8, 19, 25), np.int32)}, r"data\.npz: array 'slate' has shape \(8, 19, 25\), expected \(8, 20, 25\)"),
+    ({"slate": np.zeros((8, 19, 25), np.int32)},
+     r"data\.npz: array 'slate' has shape \(8, 19, 25\), expected \(8, 20, 25\)"),
     ({"click": np.zeros((8, 20), np.float32)}, r"data\.npz: array 'click' holds float32, expected integers"),
     ({"interaction_type": np.zeros((7, 20), np.int32)}, r"data\.npz: array 'interaction_type' has shape \(7, 20\)"),
     ({"userId": np.zeros(8, np.int32)}, r"data\.npz: array 'userId' repeats user 0"),

@@ -95,7 +95,8 @@ def test_item_text_and_layouts(mind, tmp_path):
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda f: f[:4] + [f[4].replace("-1", "-x", 1).replace("-0", "-x", 1)], r"impression 'N\d+-x' is not NEWSID-1 or NEWSID-0"),
+    (lambda f: f[:4] + [f[4].replace("-1", "-x", 1).replace("-0", "-x", 1)],
+     r"impression 'N\d+-x' is not NEWSID-1 or NEWSID-0"),
     (lambda f: f[:4] + ["N1001 " + f[4]], r"impression 'N1001' is not NEWSID-1 or NEWSID-0"),
     (lambda f: f[:4] + [""], "empty impression"),
     (lambda f: f[:4], r"expected 5 tab-separated fields .*got 4"),

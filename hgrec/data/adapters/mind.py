@@ -13,8 +13,9 @@ no header):
 Mapping to the canonical schema:
 - **Each impression is one request**: request_id = the impression (train and dev each number theirs
   from 1, so the key is (file, id)), position = the index in the impressions list, clicked =
-  effective = the flag, ts = the impression time in ms. Train and dev are one log: dev is the day
-  after train, so leave-last-out and temporal splits put it at the end.
+  effective = the flag, ts = the impression time in ms (read as UTC: the release names no zone).
+  Train and dev are one log: dev is the day after train, so leave-last-out and temporal splits put
+  it at the end.
 - **History**: MIND gives every impression the user's click history from before the logging
   window (it does not grow with the impressions inside it). We take the history of the user's
   earliest impression once and add its items as clicked + effective rows of one extra request,
