@@ -205,7 +205,7 @@ def _dense_requests(df: pl.DataFrame) -> pl.DataFrame:
     where = "interactions.request_id"
     if df["request_id"].null_count():
         raise DataError(f"{df['request_id'].null_count()} row(s) have no request id", where)
-    u, r, t = (df[c].to_numpy() for c in ("user_id", "request_id", "ts"))
+    u, r = df["user_id"].to_numpy(), df["request_id"].to_numpy()
     new = np.ones(len(u), dtype=bool)
     new[1:] = (u[1:] != u[:-1]) | (r[1:] != r[:-1])
     dense = np.cumsum(new) - 1
