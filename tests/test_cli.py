@@ -43,6 +43,12 @@ def test_demo_runs_end_to_end(tmp_path):
     assert r.exit_code == 0, r.output
     assert "62,971" in r.output and "exposed + effective" in r.output and "history" in r.output
     assert "collision" in r.output and "ndcg@5" in r.output and "slate for user" in r.output
+    # the metrics table has the popularity floor beside HiGR, and no header is cut in 80 columns
+    assert "popularity" in r.output and "impressions/recall@5" in r.output
+    tables = [line for line in r.output.splitlines() if "│" in line or "━" in line or "┃" in line]
+    assert tables and max(map(len, tables)) <= 80, [line for line in tables if len(line) > 80]
+    watched = r.output.split("watched next: ")[1].splitlines()[0]
+    assert watched.strip()  # rich markup no longer swallows the list
     # the slate it printed can be asked for again from the command line
     user = r.output.split("slate for user ")[1].split()[0]
     r2 = runner.invoke(app, ["recommend", "--checkpoint", str(tmp_path / "runs" / "demo-higr" / "best"),
