@@ -228,7 +228,7 @@ def tokenize(
     for col in ("collision", "concentration", "consistency", "recon", "tokenize s"):
         table.add_column(col, justify="right")
     table.add_row(f"{m['collision']:.4f}", f"{m['concentration']:.4f}", f"{m['consistency']:.4f}",
-                  f"{m['recon']:.4g}", f"{m['tokenize_s']:.1f}")
+                  "n/a" if m["recon"] is None else f"{m['recon']:.4g}", f"{m['tokenize_s']:.1f}")  # random: no recon
     console.print(table)
     levels = Table(title="per level")
     for col in ("level", "utilisation", "perplexity", "residual norm"):

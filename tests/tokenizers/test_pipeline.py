@@ -53,3 +53,13 @@ def test_random_ids_are_unique_seeded_and_carry_no_semantics(tmp_path, data_root
     assert read(a)["code"].to_list() == read(b)["code"].to_list() != read(c)["code"].to_list()
     # chance that two items share a first-level code is ~1/16; random codes stay near it
     assert a["concentration"] < 0.15 and a["recon"] is None
+
+
+def test_tokenize_cli_random_method_prints_its_table(tmp_path):
+    """The random-ID control reconstructs nothing: the CLI says n/a instead of failing on recon=None."""
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("data: {dataset: sample}\nitems: {sources: [collab], collab_dim: 8}\n"
+                   f"tokenizer: {{method: random, levels: 2, codebook_size: 16}}\nout_dir: {tmp_path / 'out'}\n")
+    r = CliRunner().invoke(app, ["tokenize", "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert "n/a" in r.output and len(list((tmp_path / "out").glob("*-random-s0/codes.parquet"))) == 1
