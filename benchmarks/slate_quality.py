@@ -23,6 +23,10 @@ effective views and against the impressions (KuaiRand; the other sources log no 
 their "impressions" truth is the same as the effective one), intra-slate diversity and coverage.
 A popularity slate (the 5 most frequent training targets) is reported as the floor.
 
+`--variants hybrid hybrid_collab_sids hybrid_sasrec_sids deep_generator random_ids` adds issue 23's HiGR
+variants (VARIANTS below: the hybrid item-ID + SID context, semantic IDs from co-occurrences only or from
+the seed-0 SASRec run's item table, a deeper item generator at the same total depth, the random-ID
+control), on `--variant-seeds`.
 `--sweep` adds the slate-length sweep L in {1, 2, 3, 4, 5, 10} for HiGR and OneRec-style (Figure 4,
 models trained with M=5); `--ablations` the HSD variants of Table 3 (mean / max pooling, without
 context embedding in the item generator, non-shared generators). Semantic IDs come from
@@ -61,6 +65,16 @@ ABLATIONS = {
     "max_pooling": ["model.pooling=max"],
     "without_context_in_generator": ["model.item_context=false"],
     "non_shared_generator": ["model.shared_generator=false"],
+}
+# Issue 23's HiGR variants (`--variants`): overrides and semantic IDs of each; `{out}` is --out-dir, and
+# `model` SIDs quantise the item table of that dataset's seed-0 SASRec run of the same benchmark.
+VARIANTS = {
+    "hybrid": {"over": ["model.item_ids=true"]},  # context item = item-ID embedding + summed SID embedding
+    "hybrid_collab_sids": {"over": ["model.item_ids=true"], "sources": ["collab"]},  # co-occurrence-only SIDs
+    "hybrid_sasrec_sids": {"over": ["model.item_ids=true"], "sources": ["model"],
+                           "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # a trained SASRec's item table
+    "deep_generator": {"over": ["model.slate_layers=2", "model.item_layers=4"]},  # same total depth, deeper generator
+    "random_ids": {"method": "random"},  # the random-ID control: same code shape, no semantics
 }
 KEYS = ["hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5", "impressions/ndcg@5",
         "diversity@5", "coverage@5"]
@@ -143,7 +157,8 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="*", default=["kuairand-pure", "ml-100k"])
     ap.add_argument("--models", nargs="*", default=MODELS)
     ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
-    ap.add_argument("--epochs", type=int, default=20, help="epoch cap, the same for every model")
+    ap.add_argument("--epochs", type=int, default=40,
+                    help="epoch cap, the same for every model (early stopping decides; a row at its cap is flagged)")
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--ablations", action="store_true")
     ap.add_argument("--ablation-seeds", nargs="*", type=int, help="seeds for the ablations (default: --seeds)")
@@ -158,6 +173,9 @@ def main() -> None:
     ap.add_argument("--sid-checkpoint", help="with --sid-sources model: a trained run's best/ folder whose item table "
                     "the semantic IDs quantise (e.g. a SASRec of the same dataset and split); {dataset} is replaced")
     ap.add_argument("--variant", default="default", help="label of the model runs in the results")
+    ap.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS),
+                    help="HiGR variants (VARIANTS: hybrid context, collaborative / SASRec-table / random SIDs, depth)")
+    ap.add_argument("--variant-seeds", nargs="*", type=int, help="seeds of the --variants runs (default: --seeds)")
     ap.add_argument("--table", type=int, choices=[2], help="2: HiGR's Table 2 (eight rows, both truth sets)")
     ap.add_argument("--orpo", action="store_true", help="also post-train each default HiGR run with ORPO")
     ap.add_argument("--reuse", action="store_true", help="pick up finished runs with the same settings")
@@ -224,6 +242,7 @@ def main() -> None:
                       command="python benchmarks/slate_quality.py " + " ".join(sys.argv[1:]))
 
     sids, table_runs, missing = {}, {}, []
+    variant_sids = {}  # (dataset, variant) -> codes.parquet of that variant
     for dataset in args.datasets:
         sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources, args.sid_method,
                                      args.sid_checkpoint.format(dataset=dataset) if args.sid_checkpoint else None)
@@ -238,20 +257,36 @@ def main() -> None:
                             np.concatenate([[-1], task.codes[:, 0]]), task.data.num_items)
         add(dataset, "popularity", "default", 0, {k: pop[k] for k in KEYS}, {}, {"slate_size": 5})
         table.append((dataset, "popularity", "default", [pop]))
+        for name in args.variants:
+            v = VARIANTS[name]
+            if "sources" not in v and "method" not in v:
+                variant_sids[dataset, name] = sids[dataset]
+                continue
+            ckpt = v.get("checkpoint", "").format(out=args.out_dir, dataset=dataset) or None
+            if ckpt and not Path(ckpt).exists():
+                print(f"not run yet: {ckpt} (variant {name} needs it)", flush=True)
+                missing.append(f"{dataset} {name}: {ckpt}")
+                continue
+            variant_sids[dataset, name] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", v.get("sources"),
+                                                       v.get("method"), ckpt)
 
     # Seed-major order, so that an interrupted benchmark still holds every model on every dataset for
     # the first seed: first seed's models, then the ablations (first seed unless --ablation-seeds), then the other seeds.
     first, rest = args.seeds[:1], args.seeds[1:]
-    jobs = [(s, d, m, args.variant, args.overrides) for s in first for d in args.datasets for m in args.models]
+    jobs = [(s, d, m, args.variant, args.overrides, sids[d]) for s in first for d in args.datasets for m in args.models]
     if args.ablations:
-        jobs += [(s, d, "higr", name, over) for s in (args.ablation_seeds or args.seeds)
+        jobs += [(s, d, "higr", name, over, sids[d]) for s in (args.ablation_seeds or args.seeds)
                  for d in (args.ablation_datasets or args.datasets) for name, over in ABLATIONS.items()]
-    jobs += [(s, d, m, args.variant, args.overrides) for s in rest for d in args.datasets for m in args.models]
-    for seed, dataset, model, variant, over in jobs:
+    jobs += [(s, d, "higr", name, [*VARIANTS[name]["over"], *args.overrides] if "over" in VARIANTS[name]
+              else args.overrides, variant_sids[d, name])
+             for s in (args.variant_seeds or args.seeds) for d in args.datasets for name in args.variants
+             if (d, name) in variant_sids]
+    jobs += [(s, d, m, args.variant, args.overrides, sids[d]) for s in rest for d in args.datasets for m in args.models]
+    for seed, dataset, model, variant, over, run_sids in jobs:
         if (dataset, model, variant) not in table_runs:
             table_runs[dataset, model, variant] = []
             table.append((dataset, model, variant, table_runs[dataset, model, variant]))
-        cfg, result, seconds, reused = run_one(dataset, model, seed, args, sids[dataset], over, variant)
+        cfg, result, seconds, reused = run_one(dataset, model, seed, args, run_sids, over, variant)
         if result is None:  # --collect and the run is not there
             print("not run yet:", dataset, model, variant, seed, flush=True)
             missing.append(f"{dataset} {model} seed {seed}")

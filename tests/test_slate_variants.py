@@ -1,0 +1,26 @@
+"""benchmarks/slate_quality.py --variants: every HiGR variant is a valid HiGR config on both datasets."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from hgrec.training.config import load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("slate_quality", ROOT / "benchmarks" / "slate_quality.py")
+sq = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sq)
+
+
+@pytest.mark.parametrize("dataset", ["kuairand-pure", "ml-100k"])
+@pytest.mark.parametrize("name", list(sq.VARIANTS))
+def test_variant_overrides_make_a_valid_higr_config(dataset, name):
+    v = sq.VARIANTS[name]
+    cfg = load_config(ROOT / "configs" / "slates" / dataset / "higr.yaml", v.get("over", []))
+    assert cfg.model_name == "higr"
+    m = cfg.to_dict()["model"]
+    if "model.item_ids=true" in v.get("over", []):
+        assert m["item_ids"] is True
+    assert set(v) <= {"over", "sources", "method", "checkpoint"}
+    assert cfg.trainer.eval_every == 1 and cfg.trainer.epochs >= 40  # early stopping decides, not the cap
