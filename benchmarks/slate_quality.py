@@ -75,6 +75,7 @@ VARIANTS = {
                            "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # a trained SASRec's item table
     "deep_generator": {"over": ["model.slate_layers=2", "model.item_layers=4"]},  # same total depth, deeper generator
     "random_ids": {"method": "random"},  # the random-ID control: same code shape, no semantics
+    "collab_sids": {"model": "tiger", "sources": ["collab"]},  # control: TIGER on HiGR's collaborative SIDs
 }
 KEYS = ["hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5", "impressions/ndcg@5",
         "diversity@5", "coverage@5"]
@@ -88,7 +89,8 @@ def semantic_ids(dataset: str, data: Path, out: Path, sources: list[str] | None 
     control). The codes' collaborative part counts only the slate split's training part (the configs'
     items.train_region: slates)."""
     if sources:
-        out = out.with_name(out.name + "-" + "-".join(sources) + (f"-{Path(checkpoint).parent.name}" if checkpoint else ""))
+        out = out.with_name(out.name + "-" + "-".join(sources)
+                            + (f"-{Path(checkpoint).parent.name}" if checkpoint else ""))
     path = out / f"{dataset}-{method or 'crq_vae'}-s0" / "codes.parquet"
     if not path.exists():
         from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
@@ -174,7 +176,8 @@ def main() -> None:
                     "the semantic IDs quantise (e.g. a SASRec of the same dataset and split); {dataset} is replaced")
     ap.add_argument("--variant", default="default", help="label of the model runs in the results")
     ap.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS),
-                    help="HiGR variants (VARIANTS: hybrid context, collaborative / SASRec-table / random SIDs, depth)")
+                    help="HiGR variants and controls (VARIANTS: hybrid context, collaborative / SASRec-table / "
+                         "random SIDs, depth)")
     ap.add_argument("--variant-seeds", nargs="*", type=int, help="seeds of the --variants runs (default: --seeds)")
     ap.add_argument("--table", type=int, choices=[2], help="2: HiGR's Table 2 (eight rows, both truth sets)")
     ap.add_argument("--orpo", action="store_true", help="also post-train each default HiGR run with ORPO")
@@ -277,8 +280,8 @@ def main() -> None:
     if args.ablations:
         jobs += [(s, d, "higr", name, over, sids[d]) for s in (args.ablation_seeds or args.seeds)
                  for d in (args.ablation_datasets or args.datasets) for name, over in ABLATIONS.items()]
-    jobs += [(s, d, "higr", name, [*VARIANTS[name]["over"], *args.overrides] if "over" in VARIANTS[name]
-              else args.overrides, variant_sids[d, name])
+    jobs += [(s, d, VARIANTS[name].get("model", "higr"), name, [*VARIANTS[name].get("over", []), *args.overrides],
+              variant_sids[d, name])
              for s in (args.variant_seeds or args.seeds) for d in args.datasets for name in args.variants
              if (d, name) in variant_sids]
     jobs += [(s, d, m, args.variant, args.overrides, sids[d]) for s in rest for d in args.datasets for m in args.models]
