@@ -75,7 +75,10 @@ VARIANTS = {
                            "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # a trained SASRec's item table
     "deep_generator": {"over": ["model.slate_layers=2", "model.item_layers=4"]},  # same total depth, deeper generator
     "random_ids": {"method": "random"},  # the random-ID control: same code shape, no semantics
+    "sasrec_sids": {"sources": ["model"], "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # without hybrid
     "collab_sids": {"model": "tiger", "sources": ["collab"]},  # control: TIGER on HiGR's collaborative SIDs
+    "tiger_sasrec_sids": {"model": "tiger", "sources": ["model"],  # control: TIGER on the same SASRec-table SIDs
+                          "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},
 }
 KEYS = ["hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5", "impressions/ndcg@5",
         "diversity@5", "coverage@5"]
