@@ -1,11 +1,16 @@
 """Is model B really better than model A? A paired comparison of two prediction files (DESIGN §8).
 
-Ranking files hold one row per user (`user_id`, `truth`, `ranked`) for the same split. Each user's
-hit/recall/NDCG@K is recomputed from the file (the same definitions as hgrec/evaluation/metrics.py),
-the two are paired by user, and the difference of the means gets
+Ranking files hold one row per user (`user_id`, `truth`, `ranked`) for the same split; slate files add
+`request` and hold one row per (user, request). Each row's hit/recall/NDCG@K is recomputed from the file
+(the same definitions as hgrec/evaluation/metrics.py), the two are paired by user (and request), and the
+difference of the means gets
 - a percentile bootstrap confidence interval (users resampled with replacement, scipy.stats.bootstrap), and
 - the two-sided p-value of a paired t-test (scipy.stats.ttest_rel; thousands of users make the mean
   difference close to normal even though each user's metric is mostly 0).
+Where a user has several rows (slates of several requests), the rows of one user are not independent:
+the interval comes from a user-cluster bootstrap instead (users drawn with replacement carry all their
+rows; the statistic is the mean over the drawn rows, as the evaluation averages over requests), and the
+p-value is the share of draws on the other side of 0, doubled.
 
 CTR files hold one row per exposure (`user_id`, `item_id`, `ts`, `label`, `prob`). AUC, GAUC and log
 loss are not means over users, so their interval comes from a cluster bootstrap: users are drawn with
@@ -64,10 +69,12 @@ def read_predictions(path: str | Path, columns=COLUMNS) -> pl.DataFrame:
     for c in ("truth", "ranked"):
         if not isinstance(df.schema[c], pl.List):
             raise ValueError(f"{path}: column {c!r} must be a list, got {df.schema[c]}")
-    dup = df["user_id"].is_duplicated()
+    keys = ["user_id", "request"] if "request" in df.columns else ["user_id"]
+    dup = df.select(keys).is_duplicated()
     if dup.any():
-        raise ValueError(f"{path}: user {df['user_id'].filter(dup)[0]!r} has more than one row")
-    return df.select(columns)
+        raise ValueError(f"{path}: user {df['user_id'].filter(dup)[0]!r} has more than one row"
+                         + (" for one request" if len(keys) > 1 else ""))
+    return df.select([*columns, *keys[1:]])
 
 
 def _read_parquet(path: Path, schema_only: bool = False):
@@ -114,12 +121,17 @@ def compare_predictions(a: str | Path, b: str | Path, ks=(5, 10), resamples: int
                         confidence: float = 0.95, seed: int = 0) -> tuple[list[Difference], int]:
     """Paired comparison of two prediction files of the same users and truth -> (differences, users)."""
     da, db = read_predictions(a), read_predictions(b)
-    only_a = da.join(db, on="user_id", how="anti")
-    only_b = db.join(da, on="user_id", how="anti")
+    if ("request" in da.columns) != ("request" in db.columns):
+        raise ValueError(f"one file has a request column and the other not ({a}, {b}): slates and next-item "
+                         "predictions cannot be paired")
+    keys = ["user_id", "request"] if "request" in da.columns else ["user_id"]
+    only_a = da.join(db, on=keys, how="anti")
+    only_b = db.join(da, on=keys, how="anti")
     if only_a.height or only_b.height:
         raise ValueError(f"the files evaluate different users: {only_a.height} only in {a}, {only_b.height} only in "
                          f"{b} (first: {(only_a if only_a.height else only_b)['user_id'][0]!r})")
-    db = da.select("user_id").join(db, on="user_id", how="left")  # b in a's user order
+    db = da.select(keys).join(db, on=keys, how="left")  # b in a's row order
+    clusters = np.unique(da["user_id"].to_numpy(), return_inverse=True)[1] if len(keys) > 1 else None
     same = (da["truth"].list.sort() == db["truth"].list.sort())
     if not same.all():
         raise ValueError(f"truth differs for {int((~same).sum())} users (first: {da['user_id'].filter(~same)[0]!r})"
@@ -139,13 +151,29 @@ def compare_predictions(a: str | Path, b: str | Path, ks=(5, 10), resamples: int
         if np.all(d == d[0]):  # no spread: the interval is the point itself
             lo = hi = float(d[0])
             p = 1.0 if d[0] == 0 else 0.0
+        elif clusters is not None and len(np.unique(clusters[ok])) < ok.sum():  # several rows per user
+            lo, hi, p = _cluster_bootstrap(d, clusters[ok], resamples, confidence, seed)
         else:
             boot = stats.bootstrap((d,), np.mean, n_resamples=resamples, confidence_level=confidence,
                                    method="percentile", batch=100, rng=np.random.default_rng(seed))
             lo, hi = float(boot.confidence_interval.low), float(boot.confidence_interval.high)
             p = float(stats.ttest_rel(y[ok], x[ok]).pvalue)
         out.append(Difference(name, float(x[ok].mean()), float(y[ok].mean()), float(d.mean()), lo, hi, p))
-    return out, da.height
+    return out, da["user_id"].n_unique()
+
+
+def _cluster_bootstrap(d: np.ndarray, cluster: np.ndarray, resamples: int, confidence: float,
+                       seed: int) -> tuple[float, float, float]:
+    """Percentile interval of mean(d) with whole clusters (users) resampled -> (low, high, two-sided p)."""
+    _, c = np.unique(cluster, return_inverse=True)
+    sums, counts = np.bincount(c, weights=d), np.bincount(c).astype(np.float64)
+    n = len(sums)
+    draws = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples)  # (B, users)
+    means = (draws @ sums) / np.maximum(draws @ counts, 1.0)
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(means, [alpha, 1 - alpha])
+    p = min(1.0, 2 * min((means <= 0).mean(), (means >= 0).mean()))
+    return float(lo), float(hi), float(p)
 
 
 def compare_ctr_predictions(a: str | Path, b: str | Path, resamples: int = 1000, confidence: float = 0.95,

@@ -55,9 +55,13 @@ def evaluate_next_item(model, es: EvalSet, *, ks=(5, 10), batch_size: int = 512,
     return out, top
 
 
-def write_predictions(path: str | Path, user_raw, truth_raw: list, ranked_raw: list) -> Path:
-    """One row per evaluated user in the source's own ids (DESIGN §8): user_id, truth, ranked."""
-    table = pa.table({"user_id": pa.array(user_raw), "truth": pa.array(truth_raw), "ranked": pa.array(ranked_raw)})
+def write_predictions(path: str | Path, user_raw, truth_raw: list, ranked_raw: list, request=None) -> Path:
+    """One row per evaluated user in the source's own ids (DESIGN §8): user_id, truth, ranked; slates add
+    `request` (the request's index within the user), one row per (user, request)."""
+    cols = {"user_id": pa.array(user_raw), "truth": pa.array(truth_raw), "ranked": pa.array(ranked_raw)}
+    if request is not None:
+        cols["request"] = pa.array(np.asarray(request, dtype=np.int64))
+    table = pa.table(cols)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return Path(path)

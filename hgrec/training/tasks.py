@@ -143,5 +143,5 @@ class SlateTask:
             imap, umap = self.ds.item_map, self.ds.user_map
             truth = [list(imap.to_raw(t[t > 0])) for t in ss.effective]
             ranked = [list(imap.to_raw(s[s > 0])) for s in slates]
-            write_predictions(predictions, umap.to_raw(ss.users).tolist(), truth, ranked)
+            write_predictions(predictions, umap.to_raw(ss.users).tolist(), truth, ranked, request=ss.request)
         return metrics

@@ -181,3 +181,37 @@ def test_compare_two_real_ctr_runs(tmp_path):
         assert res[k]["a"] == pytest.approx(metrics[0][k], abs=1e-6)
         assert res[k]["b"] == pytest.approx(metrics[1][k], abs=1e-6)
         assert res[k]["ci_low"] <= res[k]["diff"] <= res[k]["ci_high"]
+
+
+def test_compare_slates_pairs_by_user_and_request_with_a_user_cluster_interval(tmp_path):
+    """Slate files hold one row per (user, request): rows pair on both keys, the interval resamples users."""
+    rng = np.random.default_rng(1)
+    users = np.repeat(np.arange(800), 3)  # 3 test requests per user
+    request = np.tile(np.arange(3), 800)
+    truth = [[int(t)] for t in rng.integers(1, 50, len(users))]
+    miss = [900, 901, 902, 903, 904]
+    b_hit = rng.random(len(users)) < 0.3
+    a_hit = b_hit & (rng.random(len(users)) < 0.5)  # A hits a subset of B's requests
+    ra = [[t[0]] + miss[1:] if h else miss for t, h in zip(truth, a_hit)]
+    rb = [[t[0]] + miss[1:] if h else miss for t, h in zip(truth, b_hit)]
+
+    def write(path, order, ranked):
+        pl.DataFrame({"user_id": users[order], "truth": [truth[i] for i in order], "ranked": [ranked[i] for i in order],
+                      "request": request[order]}).write_parquet(path)
+        return path
+
+    a = write(tmp_path / "a.parquet", np.arange(len(users)), ra)
+    b = write(tmp_path / "b.parquet", rng.permutation(len(users)), rb)  # another row order
+    diffs, n_users = compare_predictions(a, b, ks=(5,), resamples=400)
+    d = {x.metric: x for x in diffs}["hit@5"]
+    assert n_users == 800
+    assert d.diff == pytest.approx(b_hit.mean() - a_hit.mean()) and d.ci_low > 0 and d.significant
+    assert d.ci_low < d.diff < d.ci_high and d.p_value < 0.01
+    # the same request twice is refused; next-item and slate files do not pair
+    bad = tmp_path / "bad.parquet"
+    pl.DataFrame({"user_id": [1, 1], "truth": [[1], [2]], "ranked": [[1], [2]], "request": [0, 0]}).write_parquet(bad)
+    with pytest.raises(ValueError, match="more than one row for one request"):
+        compare_predictions(bad, bad, ks=(1,))
+    plain = _write(tmp_path / "plain.parquet", [0, 1], [[1], [2]], [[1], [2]])
+    with pytest.raises(ValueError, match="request column"):
+        compare_predictions(a, plain, ks=(1,))
