@@ -39,6 +39,7 @@ every model on every dataset for the first seed, then the ablations, then the ot
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -156,6 +157,28 @@ def run_one(dataset, model, seed, args, sids, extra=(), variant="default"):
     return cfg, result, time.perf_counter() - t0, False
 
 
+def paired_differences(rows: list[dict], args) -> list[dict]:
+    """`hgrec compare` of the --paired run against each --paired-against run of the same dataset and seed."""
+    from hgrec.evaluation.compare import compare_predictions
+
+    ref_model, ref_variant = args.paired.split(":")
+    out = []
+    for r in rows:
+        if r["truth"] != "effective" or f"{r['model']}:{r['variant']}" not in args.paired_against:
+            continue
+        a = args.predictions_dir / f"{r['dataset']}-{r['model']}-{r['variant']}-s{r['seed']}.parquet"
+        b = args.predictions_dir / f"{r['dataset']}-{ref_model}-{ref_variant}-s{r['seed']}.parquet"
+        if not (a.exists() and b.exists()):
+            continue
+        diffs, users = compare_predictions(a, b, ks=(5,), resamples=1000, seed=0)
+        out.append({"dataset": r["dataset"], "seed": r["seed"], "against": f"{r['model']}:{r['variant']}",
+                    "users": users, **{d.metric: {"diff": round(d.diff, 5), "ci_low": round(d.ci_low, 5),
+                                                   "ci_high": round(d.ci_high, 5), "p": round(d.p_value, 4)}
+                                       for d in diffs}})
+        print(json.dumps(out[-1]), flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
@@ -182,6 +205,10 @@ def main() -> None:
                     help="HiGR variants and controls (VARIANTS: hybrid context, collaborative / SASRec-table / "
                          "random SIDs, depth)")
     ap.add_argument("--variant-seeds", nargs="*", type=int, help="seeds of the --variants runs (default: --seeds)")
+    ap.add_argument("--paired", metavar="MODEL:VARIANT", help="with --predictions-dir: this run minus each "
+                    "--paired-against run of the same dataset and seed on the same test slates (hgrec compare: "
+                    "paired by user and request, user-cluster bootstrap)")
+    ap.add_argument("--paired-against", nargs="*", default=["sasrec:default", "tiger:default"])
     ap.add_argument("--table", type=int, choices=[2], help="2: HiGR's Table 2 (eight rows, both truth sets)")
     ap.add_argument("--orpo", action="store_true", help="also post-train each default HiGR run with ORPO")
     ap.add_argument("--reuse", action="store_true", help="pick up finished runs with the same settings")
@@ -244,10 +271,21 @@ def main() -> None:
             "(patience in the configs). Effective views = hit/recall/NDCG; impressions = 'imp.'. "
             "Published (HiGR Table 2, industrial data, 0.025B models): impressions hit@5 TIGER .1812, HSTU .2281, "
             "OneRec .2438, HiGR w/o RL .2641; effective NDCG .0406/.0492/.0589/.0631.\n\n" + "\n".join(lines))
-        write_results(args.name, rows, out_dir=args.results, notes=notes,
-                      command="python benchmarks/slate_quality.py " + " ".join(sys.argv[1:]))
+        if paired:
+            def ci(p, m):
+                return f"{p[m]['diff']:+.4f} [{p[m]['ci_low']:+.4f}, {p[m]['ci_high']:+.4f}]"
 
-    sids, table_runs, missing = {}, {}, []
+            notes += ("\n\nPaired differences, " + args.paired + " minus each run, same test slates (`hgrec compare`: "
+                      "paired by user and request, user-cluster bootstrap, 1,000 draws, 95 % interval), effective "
+                      "views:\n\n| dataset | seed | against | NDCG@5 diff [95 % CI] | hit@5 diff [95 % CI] |\n"
+                      "|---|---|---|---|---|\n"
+                      + "\n".join(f"| {p['dataset']} | {p['seed']} | {p['against']} | {ci(p, 'ndcg@5')} | "
+                                   f"{ci(p, 'hit@5')} |" for p in paired))
+        write_results(args.name, rows, out_dir=args.results, notes=notes,
+                      command="python benchmarks/slate_quality.py " + " ".join(sys.argv[1:]),
+                      extra={"paired": paired} if paired else None)
+
+    sids, table_runs, missing, paired = {}, {}, [], []
     variant_sids = {}  # (dataset, variant) -> codes.parquet of that variant
     for dataset in args.datasets:
         sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources, args.sid_method,
@@ -323,6 +361,8 @@ def main() -> None:
                     {"slate_len": L})
                 print("  L =", L, round(m[f"ndcg@{L}"], 4), flush=True)
         save(done=False)
+    if args.paired and args.predictions_dir:
+        paired += paired_differences(rows, args)
     save(done=True)
 
 if __name__ == "__main__":
