@@ -80,6 +80,19 @@ def test_verdict_names_the_models_that_beat_higr_and_by_how_much():
 
     rows = [row("higr", 0, 0.10), row("higr", 1, 0.12), row("sasrec", 0, 0.165), row("tiger", 0, 0.08),
             row("higr_orpo", 0, 0.5), row("higr", 0, 0.9, variant="d256"), row("sasrec", 0, 0.01, truth="impressions")]
-    assert verdict(rows) == "- d: higr ndcg@5 0.11; does not beat sasrec (+50%); beats tiger"
-    assert verdict([row("higr", 0, 0.2), row("tiger", 0, 0.1)]) == "- d: higr ndcg@5 0.2; beats every baseline"
+    assert verdict(rows) == "- d: higr ndcg@5 0.11 (2 seeds); does not beat sasrec (+50%); beats tiger"
+    assert verdict([row("higr", 0, 0.2), row("tiger", 0, 0.1)]) == "- d: higr ndcg@5 0.2 (1 seed); beats every baseline"
     assert verdict([row("sasrec", 0, 0.2)]) == ""
+    # a variant is judged against the other models' defaults
+    assert verdict(rows, variant="d256") == "- d: higr (d256) ndcg@5 0.9 (1 seed); beats every baseline"
+
+
+def test_best_variant_is_chosen_on_validation_not_test():
+    from hgrec.utils.report import best_variant
+
+    def row(variant, valid, test):
+        return {"dataset": "d", "model": "higr", "variant": variant, "seed": 0, "truth": "effective",
+                "metrics": {"ndcg@5": test}, "config": {"valid_ndcg@5": valid}}
+
+    assert best_variant([row("default", 0.02, 0.03), row("hybrid", 0.03, 0.01)]) == "hybrid"
+    assert best_variant([{"dataset": "d", "model": "higr", "variant": "x", "seed": 0, "metrics": {}}]) is None
