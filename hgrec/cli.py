@@ -196,7 +196,7 @@ def align(
 def metrics_table(metrics: dict, title: str, name: str = "value", others: dict[str, dict] | None = None) -> None:
     """One row per metric (fits an 80-column terminal), one column per model: `name` for `metrics`,
     then each of `others` (e.g. the popularity slate beside HiGR) on the same keys."""
-    table = Table(title=title)
+    table = Table(title=title, min_width=min(len(title), 80))  # the title on one line where it fits
     keys = [k for k in metrics if "@" in k or k in ("mrr", "auc", "gauc", "logloss")]  # ranking or CTR metrics
     table.add_column("metric")
     for col in (name, *(others or {})):
