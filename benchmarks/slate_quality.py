@@ -76,6 +76,7 @@ VARIANTS = {
                            "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # a trained SASRec's item table
     "deep_generator": {"over": ["model.slate_layers=2", "model.item_layers=4"]},  # same total depth, deeper generator
     "random_ids": {"method": "random"},  # the random-ID control: same code shape, no semantics
+    "hybrid_random_ids": {"over": ["model.item_ids=true"], "method": "random"},  # control for hybrid_sasrec_sids
     "sasrec_sids": {"sources": ["model"], "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # without hybrid
     "collab_sids": {"model": "tiger", "sources": ["collab"]},  # control: TIGER on HiGR's collaborative SIDs
     "tiger_sasrec_sids": {"model": "tiger", "sources": ["model"],  # control: TIGER on the same SASRec-table SIDs
