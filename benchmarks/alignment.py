@@ -180,7 +180,7 @@ def evaluate(path: Path, root, device: str) -> dict[str, float]:
 
     from hgrec.alignment.pairs import target_windows
     from hgrec.decoding.slates import slate_generator
-    from hgrec.evaluation.load import load_for_eval
+    from hgrec.pipelines.load import load_for_eval
     from hgrec.evaluation.slates import evaluate_slates
 
     cfg, task, model = load_for_eval(path, root=root)
@@ -200,18 +200,18 @@ def evaluate(path: Path, root, device: str) -> dict[str, float]:
 
 def run_job(job: dict) -> dict:
     """One pre-training, one evaluation of the pre-trained model, or one post-training + evaluation."""
-    from hgrec.train import resolve_device
+    from hgrec.pipelines import resolve_device
     from hgrec.training.config import load_config
 
     if job["kind"] == "pretrain":
-        from hgrec.train import train
+        from hgrec.pipelines import train
 
         train(load_config(job["config"], job["overrides"]))
         return {}
     device = resolve_device(job.get("device", "auto"))
     if job["kind"] == "evaluate":
         return {"metrics": evaluate(Path(job["init"]), job["root"], device), "timing": {}}
-    from hgrec.align import align
+    from hgrec.pipelines import align
     from hgrec.training import checkpoint as ckpt
 
     cfg = load_config(job["config"], job["overrides"])
@@ -263,7 +263,7 @@ def _semantic_ids(args, init: Path, configs: Path) -> str:
         return shipped
     path = args.out_dir / "tokenize" / f"{args.dataset}-crq_vae-s0" / "codes.parquet"
     if not path.exists():
-        from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
+        from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
 
         over = [f"out_dir={args.out_dir / 'tokenize'}"] + ([f"data.root={args.data / args.dataset}"]
                                                          if args.dataset != "sample" else [])

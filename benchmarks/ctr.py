@@ -43,7 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hgrec.train import train  # noqa: E402
+from hgrec.pipelines import train  # noqa: E402
 from hgrec.training.checkpoint import finished_run  # noqa: E402
 from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
@@ -190,7 +190,7 @@ def main() -> None:
                     pred = args.predictions_dir / f"{name}.parquet" if args.predictions_dir else None
                     done_at = (args.out_dir / name / "metrics.json").stat().st_mtime
                     if pred and not (pred.exists() and pred.stat().st_mtime >= done_at):  # else: this run's file
-                        from hgrec.evaluation.load import load_for_eval
+                        from hgrec.pipelines.load import load_for_eval
 
                         _, task, m = load_for_eval(checkpoint_of(args.out_dir / name))
                         args.predictions_dir.mkdir(parents=True, exist_ok=True)

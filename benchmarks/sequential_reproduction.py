@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hgrec.train import train  # noqa: E402
+from hgrec.pipelines import train  # noqa: E402
 from hgrec.training.checkpoint import finished_run  # noqa: E402
 from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
@@ -81,7 +81,7 @@ def candidate_dirs(out_dir: Path, dataset: str, model: str, seed: int, run_dir: 
 
 def predictions_of(run_dir: Path, root: Path, out: Path | None = None) -> Path:
     """The test predictions of a run's best checkpoint (DESIGN §8), written once and kept beside it."""
-    from hgrec.evaluation.load import load_for_eval
+    from hgrec.pipelines.load import load_for_eval
 
     path = (out / f"{run_dir.name}.parquet") if out else run_dir / "best" / "test_predictions.parquet"
     if not path.exists():

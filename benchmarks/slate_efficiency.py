@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from hgrec.decoding.slates import slate_generator  # noqa: E402
 from hgrec.models import build_model  # noqa: E402
-from hgrec.train import make_task  # noqa: E402
+from hgrec.pipelines import make_task  # noqa: E402
 from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
 

@@ -50,9 +50,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hgrec.evaluation.load import load_for_eval  # noqa: E402
+from hgrec.pipelines.load import load_for_eval  # noqa: E402
 from hgrec.evaluation.slates import slate_metrics  # noqa: E402
-from hgrec.train import make_task, train  # noqa: E402
+from hgrec.pipelines import make_task, train  # noqa: E402
 from hgrec.training.checkpoint import finished_run  # noqa: E402
 from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
@@ -98,7 +98,7 @@ def semantic_ids(dataset: str, data: Path, out: Path, sources: list[str] | None 
                             + (f"-{Path(checkpoint).parent.name}" if checkpoint else ""))
     path = out / f"{dataset}-{method or 'crq_vae'}-s0" / "codes.parquet"
     if not path.exists():
-        from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
+        from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
 
         over = [f"items.sources=[{','.join(sources)}]"] if sources else []
         over += [f"tokenizer.method={method}"] if method else []
@@ -150,7 +150,7 @@ def run_one(dataset, model, seed, args, sids, extra=(), variant="default"):
         return cfg, None, float("nan"), False
     t0 = time.perf_counter()
     if model == "higr_orpo":
-        from hgrec.align import align
+        from hgrec.pipelines import align
 
         result = align(cfg)
     else:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from slate_quality import run_one, semantic_ids  # noqa: E402
 
 from hgrec.decoding.slates import slate_generator  # noqa: E402
-from hgrec.evaluation.load import load_for_eval  # noqa: E402
+from hgrec.pipelines.load import load_for_eval  # noqa: E402
 from hgrec.training.config import load_config  # noqa: E402
 from hgrec.utils.results import write_results  # noqa: E402
 

@@ -157,7 +157,7 @@ def train(
 ) -> None:
     """Train a registered model; extra arguments are key.path=value overrides (trainer.lr=3e-4)."""
     from hgrec.data import DataError
-    from hgrec.train import train as run_train
+    from hgrec.pipelines import train as run_train
     from hgrec.training.config import ConfigError, load_config
 
     try:
@@ -177,7 +177,7 @@ def align(
 ) -> None:
     """Preference post-training (ORPO / DPO / SimPO) of a pre-trained HiGR checkpoint; extra arguments are
     key.path=value overrides (alignment.method=dpo)."""
-    from hgrec.align import align as run_align
+    from hgrec.pipelines import align as run_align
     from hgrec.data import DataError
     from hgrec.training.config import ConfigError, load_config
 
@@ -215,8 +215,8 @@ def tokenize(
 ) -> None:
     """Item vectors -> semantic IDs (RQ-KMeans, RQ-VAE, CRQ-VAE); prints the quality table, writes codes.parquet."""
     from hgrec.data import DataError
-    from hgrec.tokenizers.pipeline import load_tokenize_config
-    from hgrec.tokenizers.pipeline import tokenize as run_tokenize
+    from hgrec.pipelines.tokenize import load_tokenize_config
+    from hgrec.pipelines.tokenize import tokenize as run_tokenize
     from hgrec.training.config import ConfigError
 
     try:
@@ -249,7 +249,7 @@ def evaluate(
 ) -> None:
     """Metrics of a checkpoint on the test (or valid) split, full ranking over the catalogue."""
     from hgrec.data import DataError
-    from hgrec.evaluation.load import load_for_eval
+    from hgrec.pipelines.load import load_for_eval
 
     if split not in ("valid", "test"):
         _fail(ValueError(f"--split must be valid or test, got {split!r}"))
@@ -411,8 +411,8 @@ def demo(
     import numpy as np
 
     from hgrec.serving import Recommender
-    from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize as run_tokenize
-    from hgrec.train import train as run_train
+    from hgrec.pipelines.tokenize import load_tokenize_config, tokenize as run_tokenize
+    from hgrec.pipelines import train as run_train
     from hgrec.training.config import load_config
 
     configs = Path(__file__).resolve().parent / "configs"

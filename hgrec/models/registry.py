@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
+from hgrec.config import from_dict
+
 MODELS: dict[str, tuple[type, type]] = {}
 
 
@@ -21,8 +23,6 @@ def register(name: str, config_cls: type) -> Callable[[type], type]:
 
 def model_config(name: str, values: dict[str, Any] | None = None, path: str = "model"):
     """The model's typed config from a dict; unknown keys raise naming their path."""
-    from hgrec.training.config import from_dict
-
     if name not in MODELS:
         raise KeyError(f"unknown model {name!r}; registered: {', '.join(sorted(MODELS))}")
     return from_dict(MODELS[name][1], values or {}, path)

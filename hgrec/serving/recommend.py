@@ -17,7 +17,7 @@ import torch
 from hgrec.data.errors import DataError
 from hgrec.data.views import positive_history
 from hgrec.decoding.slates import slate_generator
-from hgrec.evaluation.load import load_for_eval
+from hgrec.pipelines.load import load_for_eval
 
 
 class Recommender:

@@ -14,63 +14,14 @@ The resolved config is written into the run directory (`config.json`).
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
+from hgrec.config import ConfigError, apply_overrides, from_dict, parse_numbers, read_yaml
+from hgrec.data.config import DataConfig
+from hgrec.models.registry import model_config
 
-
-class ConfigError(ValueError):
-    pass
-
-
-@dataclasses.dataclass
-class DataConfig:
-    dataset: str = "sample"  # registry name (hgrec data stats lists them)
-    root: str | None = None  # folder with the raw files; None = fetched copy / embedded sample
-    cache: str | None = None  # cache folder; None = $HGREC_CACHE or ~/.cache/hgrec
-    max_len: int = 50  # history length (TIGER/SASRec Amazon: 50; ML: 200)
-    mask_history: bool = False  # exclude the user's earlier positives from the ranking
-    # slate models (HiGR, TIGER, OneRec-style; docs/slates.md)
-    protocol: str = "auto"  # auto (the model's own) | next_item | slate (next-item models trained/evaluated on slates)
-    semantic_ids: str | None = None  # codes.parquet written by `hgrec tokenize`
-    slate_size: int = 5  # M
-    slate_target: str = "effective"  # what a training slate is: effective | impressions
-    train_samples: str = "requests"  # requests (one per logged request) | every_item (one per effective item)
-    split: str = "leave_last_out"  # leave_last_out | temporal (slate samples)
-    beam: int = 5  # B, the beam width of slate decoding during evaluation
-    # CTR models (HPGR, HSTU-CTR, MTGR-style, DIN; docs/hpgr.md): every exposure, global temporal split
-    label: str = "clicked"  # CTR target: clicked (KuaiRand is_click) | effective (long view / rating >= 4)
-    session_gap_min: float = 30.0  # a new session starts after a gap > this many minutes
-    # side features and causal counters of every CTR sample (hgrec/data/ctr_features.py): any of
-    # user, item, context, counters, cross; empty = the history alone
-    features: tuple[str, ...] = ()
-
-    def __post_init__(self):
-        if self.label not in ("clicked", "effective"):
-            raise ConfigError(f"data.label must be clicked or effective, got {self.label!r}")
-        from hgrec.data.ctr_features import GROUPS
-
-        if set(self.features) - set(GROUPS):
-            raise ConfigError(f"data.features: unknown group(s) {sorted(set(self.features) - set(GROUPS))}; "
-                              f"known: {list(GROUPS)}")
-        self.features = tuple(g for g in GROUPS if g in self.features)
-        if self.session_gap_min <= 0:
-            raise ConfigError(f"data.session_gap_min must be > 0, got {self.session_gap_min}")
-        if self.max_len < 1:
-            raise ConfigError(f"data.max_len must be >= 1, got {self.max_len}")
-        if self.slate_size < 1 or self.beam < 1:
-            raise ConfigError(f"data.slate_size and data.beam must be >= 1, got {self.slate_size}, {self.beam}")
-        if self.slate_target not in ("effective", "impressions"):
-            raise ConfigError(f"data.slate_target must be effective or impressions, got {self.slate_target!r}")
-        if self.train_samples not in ("requests", "every_item"):
-            raise ConfigError(f"data.train_samples must be requests or every_item, got {self.train_samples!r}")
-        if self.protocol not in ("auto", "next_item", "slate"):
-            raise ConfigError(f"data.protocol must be auto, next_item or slate, got {self.protocol!r}")
-        if self.split not in ("leave_last_out", "temporal"):
-            raise ConfigError(f"data.split must be leave_last_out or temporal, got {self.split!r}")
+__all__ = ["AlignmentConfig", "ConfigError", "DataConfig", "NegativesConfig", "RunConfig", "TrainerConfig", "load_config"]
 
 
 @dataclasses.dataclass
@@ -181,138 +132,13 @@ class RunConfig:
         return out
 
 
-def _convert(tp, value, path: str):
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if tp is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _convert(a, value, path)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{path}: cannot be {value!r}")
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
-        return from_dict(tp, value, path)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{path}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{path}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise ConfigError(f"{path}: expected {len(args)} values, got {len(value)}")
-        return tuple(_convert(a, v, f"{path}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path}: expected a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{path}: expected an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{path}: expected true/false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
-        return value
-    return value
-
-
-def from_dict(cls, values: dict[str, Any], path: str = ""):
-    """Build dataclass `cls` from a plain dict, strictly: unknown keys and bad types name their path."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = [k for k in values if k not in fields]
-    if unknown:
-        where = f"{path}.{unknown[0]}" if path else unknown[0]
-        raise ConfigError(f"{where}: unknown key; known: {', '.join(sorted(fields))}")
-    kwargs = {k: _convert(hints[k], v, f"{path}.{k}" if path else k) for k, v in values.items()}
-    try:
-        return cls(**kwargs)
-    except ConfigError:
-        raise
-    except (ValueError, TypeError) as e:
-        raise ConfigError(f"{path or cls.__name__}: {e}") from e
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """`trainer.lr=3e-4` -> raw['trainer']['lr'] = 3e-4 (values parsed as YAML)."""
-    for item in overrides:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not key.path=value")
-        key, text = item.split("=", 1)
-        parts = key.strip().split(".")
-        node = raw
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {key}: {p} is not a mapping")
-        value = yaml.safe_load(text)
-        if isinstance(value, str) and _looks_numeric(value):
-            value = float(value)  # YAML 1.1 reads '3e-4' as a string
-        node[parts[-1]] = value
-    return raw
-
-
-def _looks_numeric(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
-
-
-def _numbers(node):
-    if isinstance(node, dict):
-        return {k: _numbers(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_numbers(v) for v in node]
-    if isinstance(node, str) and _looks_numeric(node) and any(c in node for c in "eE."):
-        return float(node)
-    return node
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A YAML config file -> its mapping; unreadable, not UTF-8, not YAML or not a mapping -> ConfigError naming
-    the file (and line)."""
-    try:
-        raw = yaml.safe_load(Path(path).read_bytes().decode("utf-8"))
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read config ({e.strerror or e})") from e
-    except UnicodeDecodeError as e:
-        line = e.object.count(b"\n", 0, e.start) + 1
-        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte {e.object[e.start]:#04x})") from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from e
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections (model:, data:, ...), got a {type(raw).__name__}")
-    return raw
-
-
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 raw: dict[str, Any] | None = None) -> RunConfig:
-    from hgrec.models.registry import model_config
-
     if raw is None:
         raw = {}
         if path is not None:
             raw = read_yaml(path)
-    raw = _numbers(apply_overrides(dict(raw), overrides or []))
+    raw = parse_numbers(apply_overrides(dict(raw), overrides or []))
     unknown = [k for k in raw if k not in ("model", "data", "trainer", "alignment")]
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key; known: alignment, data, model, trainer")

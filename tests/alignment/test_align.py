@@ -25,8 +25,8 @@ TINY = {"name": "higr", "d_model": 32, "n_heads": 2, "d_ff": 64, "context_layers
 def init(tmp_path_factory):
     """Semantic IDs for the sample, and a HiGR trained for a few steps, saved as a checkpoint."""
     from hgrec.models import build_model
-    from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
-    from hgrec.train import make_task
+    from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
+    from hgrec.pipelines import make_task
 
     out = tmp_path_factory.mktemp("align")
     cache = out / "cache"
@@ -137,7 +137,7 @@ def test_align_cli_runs_resumes_exactly_and_writes_a_plain_higr_checkpoint(init,
     summary = json.loads((tmp_path / "a" / "alignment.json").read_text())
     assert summary["reference_forwards"] == 0 and summary["policy_forwards"] == 4 and summary["pairs"] > 1000
     # the checkpoint is an ordinary HiGR checkpoint: evaluate / recommend load it as is
-    from hgrec.evaluation.load import load_for_eval
+    from hgrec.pipelines.load import load_for_eval
 
     step = ckpt.step_dirs(tmp_path / "a")[-1]
     cfg_loaded, task, model = load_for_eval(step)
@@ -151,7 +151,7 @@ def test_align_cli_runs_resumes_exactly_and_writes_a_plain_higr_checkpoint(init,
 
 
 def test_dpo_runs_its_frozen_reference_once_per_step(init, tmp_path):
-    from hgrec.align import align
+    from hgrec.pipelines import align
 
     cfg = load_config(_align_yaml(init, tmp_path, method="dpo"), ["trainer.max_steps=2", "trainer.run_name=d"])
     assert cfg.alignment.beta == 0.1  # the DPO paper's default when none is given
@@ -160,7 +160,7 @@ def test_dpo_runs_its_frozen_reference_once_per_step(init, tmp_path):
 
 
 def test_config_errors_are_clean(init, tmp_path):
-    from hgrec.align import align
+    from hgrec.pipelines import align
 
     def run(*over, path=None):
         return align(load_config(path or _align_yaml(init, tmp_path), list(over)))

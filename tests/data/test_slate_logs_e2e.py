@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from hgrec.cli import app
-from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
+from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
 
 from .slate_logs import write_finn, write_mind
 from .test_request_slates import _write_feed

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from hgrec.cli import app
 from hgrec.evaluation.compare import compare_predictions, per_user_metrics
 from hgrec.evaluation.metrics import ranking_metrics
-from hgrec.train import train
+from hgrec.pipelines import train
 from hgrec.training.config import load_config
 
 

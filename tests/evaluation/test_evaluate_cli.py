@@ -7,7 +7,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from hgrec.cli import app
-from hgrec.train import train
+from hgrec.pipelines import train
 from hgrec.training.config import load_config
 
 

@@ -72,7 +72,7 @@ def test_inference_appends_a_final_mask(model):
 
 
 def test_bert4rec_learns_real_data_beyond_popularity(tmp_path):
-    from hgrec.train import make_task, train
+    from hgrec.pipelines import make_task, train
     from hgrec.training.config import load_config
 
     cfg = load_config(raw={

@@ -121,7 +121,7 @@ def test_whole_session_masking_masks_whole_sessions():
 
 def test_mim_never_leaks_a_masked_item_into_its_own_input(tmp_path):
     """Two windows that differ only in the masked tokens' items and actions give identical inputs and outputs."""
-    from hgrec.training.ctr_tasks import MIMTask
+    from hgrec.pipelines.ctr_tasks import MIMTask
 
     class _Task(MIMTask):  # only `_masked` is used: no dataset needed
         def __init__(self):

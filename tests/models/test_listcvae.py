@@ -90,7 +90,7 @@ def test_listcvae_trains_and_decodes_on_real_data(tmp_path):
     import numpy as np
 
     from hgrec.decoding.slates import slate_generator
-    from hgrec.train import make_task, train
+    from hgrec.pipelines import make_task, train
     from hgrec.training.config import load_config
 
     cfg = load_config(raw={
@@ -108,7 +108,7 @@ def test_listcvae_trains_and_decodes_on_real_data(tmp_path):
     losses = [r["train/loss"] for r in log if "train/loss" in r]
     assert np.mean(losses[-5:]) < np.mean(losses[:5])  # it learns
     task = make_task(cfg)
-    from hgrec.evaluation.load import load_for_eval
+    from hgrec.pipelines.load import load_for_eval
 
     _, _, m = load_for_eval(tmp_path / "sample-listcvae-s0" / "best")
     ss = task.data.test.subset(np.arange(100))

@@ -71,7 +71,7 @@ def test_sasrec_learns_real_data_beyond_popularity(tmp_path):
     """A few hundred steps on the embedded KuaiRand sample beat a popularity ranking on validation."""
     import numpy as np
 
-    from hgrec.train import train
+    from hgrec.pipelines import train
     from hgrec.training.config import load_config
 
     cfg = load_config(raw={
@@ -81,7 +81,7 @@ def test_sasrec_learns_real_data_beyond_popularity(tmp_path):
                     "out_dir": str(tmp_path), "tensorboard": False, "progress": False, "num_threads": 2},
     })
     result = train(cfg)
-    from hgrec.train import make_task
+    from hgrec.pipelines import make_task
 
     task = make_task(cfg)
     counts = np.bincount(task.data.train_items[:, 1:].ravel(), minlength=task.data.num_items + 1)

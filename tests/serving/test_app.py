@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def checkpoint(tmp_path_factory):
     import yaml
 
-    from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
-    from hgrec.train import train
+    from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
+    from hgrec.pipelines import train
 
     out = tmp_path_factory.mktemp("serve")
     run = load_tokenize_config(raw={"data": {"dataset": "sample"}, "items": {"sources": ["collab"]},
@@ -257,7 +257,7 @@ def test_real_server_over_http(checkpoint, engine):
 @pytest.fixture(scope="module")
 def ctr_engine(tmp_path_factory):
     from hgrec.serving.engine import InferenceEngine
-    from hgrec.train import train
+    from hgrec.pipelines import train
 
     out = tmp_path_factory.mktemp("ctr")
     cfg = load_config(ROOT / "configs/kuairand/hpgr_finetune.yaml", [
@@ -310,7 +310,7 @@ def test_click_scores_equal_the_evaluation_probabilities(ctr_engine):
 @pytest.fixture(scope="module")
 def ctr_features_engine(tmp_path_factory):
     from hgrec.serving.engine import InferenceEngine
-    from hgrec.train import train
+    from hgrec.pipelines import train
 
     out = tmp_path_factory.mktemp("ctr-features")
     cfg = load_config(ROOT / "configs/kuairand/hpgr_finetune.yaml", [

@@ -39,7 +39,7 @@ def test_tokenize_bad_method(tmp_path):
 def test_random_ids_are_unique_seeded_and_carry_no_semantics(tmp_path, data_root):
     """The random-ID control on ML-100K: unique per item, reproducible per seed, and its first-level
     codes group the items' text neighbours no better than chance (1/K)."""
-    from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
+    from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
 
     def run(seed, out):
         return tokenize(load_tokenize_config(raw={

@@ -21,7 +21,7 @@ TOKENIZE_CONFIGS = [p for p in SHIPPED if _is_tokenize(p)]
 
 @pytest.mark.parametrize("path", TOKENIZE_CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_tokenize_config_loads(path):
-    from hgrec.tokenizers.pipeline import load_tokenize_config
+    from hgrec.pipelines.tokenize import load_tokenize_config
 
     first = path.read_text().splitlines()[0]
     assert first.startswith("# hgrec "), f"{path}: first line must be the command"

@@ -80,7 +80,7 @@ CASES = [(_weights_cut, r"model\.safetensors: not a readable safetensors file"),
 
 @pytest.mark.parametrize("damage,message", CASES, ids=[c[0].__name__.strip("_") for c in CASES])
 def test_damaged_checkpoint_is_one_line_naming_the_file(damaged, damage, message):
-    from hgrec.evaluation.load import load_for_eval
+    from hgrec.pipelines.load import load_for_eval
 
     named = damage(damaged)
     with pytest.raises(DataError, match=message) as e:
@@ -117,7 +117,7 @@ def test_damaged_trainer_state_is_named(damaged):
     (b"- model\n- data\n", r"c\.yaml: expected a mapping of sections"),
 ])
 def test_damaged_config_is_one_line_naming_file_and_line(tmp_path, text, message):
-    from hgrec.tokenizers.pipeline import load_tokenize_config
+    from hgrec.pipelines.tokenize import load_tokenize_config
 
     (tmp_path / "c.yaml").write_bytes(text)
     with pytest.raises(ConfigError, match=message):
@@ -130,7 +130,7 @@ def test_damaged_config_is_one_line_naming_file_and_line(tmp_path, text, message
 
 def test_damaged_codes_parquet_is_named(tmp_path):
     from hgrec.data import load_dataset
-    from hgrec.tokenizers.pipeline import read_codes
+    from hgrec.tokenizers.codes import read_codes
 
     ds = load_dataset("sample")
     (tmp_path / "codes.parquet").write_bytes(b"PAR1 not really")

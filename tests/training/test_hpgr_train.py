@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from hgrec.cli import app
-from hgrec.train import train
+from hgrec.pipelines import train
 from hgrec.training.config import ConfigError, load_config
 
 SMALL = ["model.d_model=16", "model.d_ff=32", "model.n_heads=2", "trainer.tensorboard=false", "data.dataset=sample",

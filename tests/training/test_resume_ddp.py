@@ -48,7 +48,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     assert a.returncode == 0, a.stderr
     killer = textwrap.dedent(f"""
         import os, signal
-        from hgrec.train import train
+        from hgrec.pipelines import train
         from hgrec.training.config import load_config
         cfg = load_config({str(cfg)!r}, ["trainer.run_name=b"])
         def kill(trainer):

@@ -9,7 +9,7 @@ from hgrec.training.config import load_config
 
 @pytest.fixture(scope="module")
 def codes_path(tmp_path_factory):
-    from hgrec.tokenizers.pipeline import load_tokenize_config, tokenize
+    from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
 
     out = tmp_path_factory.mktemp("tok")
     run = load_tokenize_config(raw={"data": {"dataset": "sample"}, "items": {"sources": ["collab"]},
@@ -33,7 +33,7 @@ def _cfg(tmp_path, codes_path, model, extra=()):
     ("onerec", ["model.decoder_layers=2"]),
 ])
 def test_slate_model_trains_and_generates_valid_slates_on_real_data(tmp_path, codes_path, model, extra):
-    from hgrec.train import make_task, train
+    from hgrec.pipelines import make_task, train
 
     cfg = _cfg(tmp_path, codes_path, model, extra)
     result = train(cfg)
@@ -46,7 +46,7 @@ def test_slate_model_trains_and_generates_valid_slates_on_real_data(tmp_path, co
     assert log[-1]["train/loss"] < log[0]["train/loss"]  # it learns
 
     # the checkpoint carries its semantic IDs: reload and decode with the task's trie
-    from hgrec.evaluation.load import load_for_eval
+    from hgrec.pipelines.load import load_for_eval
 
     step = sorted((tmp_path / "r" / "checkpoints").iterdir())[-1]
     _, task, m = load_for_eval(step)
@@ -63,7 +63,7 @@ def test_slate_model_trains_and_generates_valid_slates_on_real_data(tmp_path, co
 
 
 def test_slate_model_without_semantic_ids_is_a_clean_error(tmp_path):
-    from hgrec.train import train
+    from hgrec.pipelines import train
 
     cfg = load_config("configs/sample/higr.yaml", ["data.semantic_ids=null", f"trainer.out_dir={tmp_path}"])
     with pytest.raises(ValueError, match="needs semantic IDs"):

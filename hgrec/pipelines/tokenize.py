@@ -22,7 +22,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from hgrec.config import ConfigError, apply_overrides, from_dict, parse_numbers, read_yaml
 from hgrec.data import load_dataset
+from hgrec.data.config import DataConfig
 from hgrec.data.views import add_sessions
 from hgrec.items import DEFAULT_TEXT_MODEL, item_vectors
 from hgrec.items.collaborative import training_mask
@@ -76,18 +78,16 @@ class TokenizerConfig:
 
 @dataclasses.dataclass
 class TokenizeRun:
-    data: "object"
+    data: DataConfig
     items: ItemsConfig
     tokenizer: TokenizerConfig
     out_dir: str = "runs/tokenize"
 
 
 def load_tokenize_config(path=None, overrides=None, raw=None) -> TokenizeRun:
-    from hgrec.training.config import ConfigError, DataConfig, _numbers, apply_overrides, from_dict, read_yaml
-
     if raw is None:
         raw = read_yaml(path) if path else {}
-    raw = _numbers(apply_overrides(dict(raw or {}), overrides or []))
+    raw = parse_numbers(apply_overrides(dict(raw or {}), overrides or []))
     unknown = [k for k in raw if k not in ("data", "items", "tokenizer", "out_dir")]
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key; known: data, items, out_dir, tokenizer")
@@ -169,42 +169,3 @@ def tokenize(run: TokenizeRun, log=print) -> dict:
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
     metrics["out"] = str(out)
     return metrics
-
-
-def read_codes(path: str | Path, ds) -> tuple[np.ndarray, list[int]]:
-    """codes.parquet of `hgrec tokenize` -> ((N, D') unique codes of dense items 1..N, vocab size per level).
-
-    Items are matched by the source's own id, so codes made from one load of a dataset fit another.
-    The disambiguation level is kept only when some codes collide (otherwise it is all zeros).
-    """
-    from hgrec.data.errors import DataError
-
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"semantic IDs not found: {path} (make them with `hgrec tokenize --config ...`)", path)
-    try:
-        table = pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError) as e:
-        raise DataError(f"not a readable parquet file ({str(e).splitlines()[0]}): damaged or cut-off?", path) from e
-    for col in ("item_id", "sid"):
-        if col not in table.columns:
-            raise DataError(f"{path}: column {col!r} missing (expected the codes.parquet of `hgrec tokenize`)", path)
-    dense = ds.item_map.to_dense(table["item_id"].to_numpy(), where=str(path))
-    known = np.ones(len(dense), dtype=bool)
-    have = np.zeros(ds.num_items + 1, dtype=bool)
-    have[dense[known]] = True
-    if not have[1:].all():
-        missing = ds.item_map.to_raw(np.flatnonzero(~have[1:])[:5] + 1)
-        raise DataError(f"{path}: no code for {int((~have[1:]).sum())} items of {ds.name} (e.g. {list(missing)}); "
-                        "tokenize this dataset again", path)
-    try:
-        sid = np.stack(table["sid"].to_numpy()[known]).astype(np.int64)
-    except (ValueError, TypeError) as e:
-        raise DataError(f"column 'sid': expected one list of integer codes of one length per item ({e})", path) from e
-    codes = np.zeros((ds.num_items, sid.shape[1]), dtype=np.int64)
-    codes[dense[known] - 1] = sid
-    if codes[:, -1].max() == 0:
-        codes = codes[:, :-1]
-    if len(np.unique(codes, axis=0)) != len(codes):
-        raise DataError(f"{path}: codes are not unique per item", path)
-    return codes, [int(v) + 1 for v in codes.max(0)]

@@ -1,4 +1,5 @@
-"""A task tells the trainer how to batch training samples and how to evaluate a split.
+"""A task tells the trainer how to batch training samples and how to evaluate a split
+(`hgrec.training.task.TrainingTask`); `make_task(cfg)` builds the one a run config asks for.
 
 `NextItemTask` serves SASRec, HSTU and every other next-item model: windows of the training
 sequences for training, full-ranking leave-last-out evaluation for validation/test.
@@ -9,9 +10,35 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hgrec.data import load_dataset
 from hgrec.data.dataset import Dataset
 from hgrec.data.samples import next_item_data
 from hgrec.evaluation.evaluator import evaluate_next_item, write_predictions
+from hgrec.models import MODELS
+from hgrec.tokenizers.codes import read_codes
+from hgrec.training.config import RunConfig
+
+
+def make_task(cfg: RunConfig):
+    """The task of a run: CTR (exposures with sessions), slates, or next-item, from the model's
+    own `task` and `data.protocol`."""
+    ds = load_dataset(cfg.data.dataset, cfg.data.root, cache_dir=cfg.data.cache)
+    native = getattr(MODELS[cfg.model_name][0], "task", "next_item")
+    if native == "ctr":  # HPGR and the CTR baselines: exposures with sessions (hgrec/pipelines/ctr_tasks.py)
+        from hgrec.pipelines.ctr_tasks import make_ctr_task
+
+        return make_ctr_task(ds, cfg)
+    protocol = native if cfg.data.protocol == "auto" else cfg.data.protocol
+    if protocol == "next_item" and native == "slate":
+        raise ValueError(f"{cfg.model_name} generates slates: use data.protocol=slate (or auto)")
+    if protocol == "slate":
+        needs_sids = getattr(MODELS[cfg.model_name][0], "needs_semantic_ids", True)
+        if native == "slate" and needs_sids and not cfg.data.semantic_ids:
+            raise ValueError(f"{cfg.model_name} needs semantic IDs: set data.semantic_ids to the codes.parquet "
+                             "written by `hgrec tokenize --config ...`")
+        codes, vocab = read_codes(cfg.data.semantic_ids, ds) if cfg.data.semantic_ids else (None, None)
+        return SlateTask(ds, cfg.data, codes, vocab, next_item=native == "next_item")
+    return NextItemTask(ds, cfg.data.max_len, cfg.data.mask_history)
 
 
 class NextItemTask:
@@ -26,6 +53,9 @@ class NextItemTask:
     def meta(self) -> dict:
         return {"num_items": self.data.num_items, "max_len": self.data.max_len,
                 "has_timestamps": self.data.has_timestamps}
+
+    def init_model(self, model) -> None:
+        """Nothing to copy into a next-item model."""
 
     def num_train(self) -> int:
         return len(self.data.train_items)

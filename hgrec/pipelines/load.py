@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from hgrec.models import build_model
+from hgrec.pipelines.tasks import make_task
 from hgrec.training import checkpoint as ckpt
 from hgrec.training.config import load_config
 
 
 def load_for_eval(path: str | Path, root: str | Path | None = None, cache: str | Path | None = None):
-    from hgrec.train import make_task
-
     meta = ckpt.read_meta(Path(path))
     raw = meta["run_config"]
     cfg = load_config(raw=raw)

@@ -14,7 +14,7 @@ import torch
 
 from hgrec.alignment.pairs import preference_pairs
 from hgrec.data.errors import DataError
-from hgrec.training.tasks import SlateTask
+from hgrec.pipelines.tasks import SlateTask
 
 
 class PreferenceTask(SlateTask):

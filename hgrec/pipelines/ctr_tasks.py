@@ -5,7 +5,7 @@
   `init_model` starts HPGR from its pre-training checkpoint (`model.pretrained`).
 - `MIMTask`: HPGR's stage 1, session-based Masked Item Modeling on the training period's exposure
   windows; validation/test mask the split's exposures (the future) and rank the catalogue for each.
-Both are built by `make_ctr_task` (called from hgrec/train.py for models whose `task` is "ctr").
+Both are built by `make_ctr_task` (called from `make_task` in hgrec/pipelines/tasks.py for models whose `task` is "ctr").
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ import torch
 from hgrec.data.ctr_samples import ACTION_MASK, ctr_data, mim_windows, window_batch
 from hgrec.data.dataset import Dataset
 from hgrec.evaluation.ctr import evaluate_ctr, evaluate_masked_items, to_device, write_ctr_predictions
-from hgrec.training.config import ConfigError
+from hgrec.config import ConfigError
 
 
 def make_ctr_task(ds: Dataset, cfg):
     codes = vocab = None
     if cfg.data.semantic_ids:
-        from hgrec.tokenizers.pipeline import read_codes
+        from hgrec.tokenizers.codes import read_codes
 
         codes, vocab = read_codes(cfg.data.semantic_ids, ds)
     if getattr(cfg.model, "stage", "finetune") == "pretrain":
