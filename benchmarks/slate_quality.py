@@ -120,7 +120,7 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len({r["dataset"] for r in rows}), figsize=(10, 3.5), squeeze=False)
     for ax, dataset in zip(axes[0], sorted({r["dataset"] for r in rows})):
         for model in sorted({r["model"] for r in rows if r["dataset"] == dataset}):
-            pts = sorted((r["config"]["slate_len"], r["metrics"][f"ndcg@{r['config']['slate_len']}"])
+            pts = sorted((r["config"]["slate_size"], r["metrics"][f"ndcg@{r['config']['slate_size']}"])
                          for r in rows if r["dataset"] == dataset and r["model"] == model)
             ax.plot(*zip(*pts), marker="o", label=model)
         ax.set(title=dataset, xlabel="slate length L (trained with M=5)", ylabel="NDCG@L")
@@ -253,13 +253,13 @@ def main() -> None:
                 lines.append(f"| {dataset} | {model} | {variant} | " + " | ".join(
                     ms(runs, k) for k in ("hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5",
                                           "impressions/ndcg@5", "diversity@5", "coverage@5")) + f" | {len(runs)} |")
-        sweep = [r for r in rows if r["variant"].startswith("slate_len_") and r["truth"] == "effective"]
+        sweep = [r for r in rows if r["variant"].startswith("slate_size_") and r["truth"] == "effective"]
         if sweep:
             lines += ["", "Slate-length sweep (Figure 4; models trained with M=5, seed " + str(args.seeds[0])
                       + ", effective views):", "", "| dataset | model | L | hit@L | recall@L | NDCG@L | diversity@L |",
                       "|---|---|---|---|---|---|---|"]
             for r in sweep:
-                L = r["config"]["slate_len"]
+                L = r["config"]["slate_size"]
                 lines.append(f"| {r['dataset']} | {r['model']} | {L} | " + " | ".join(
                     f"{r['metrics'].get(f'{k}@{L}', float('nan')):.4f}" for k in ("hit", "recall", "ndcg", "diversity"))
                     + " |")
@@ -357,9 +357,9 @@ def main() -> None:
         print(dataset, model, variant, seed, {k: round(test[k], 4) for k in KEYS[:3]}, f"{seconds:.0f}s", flush=True)
         if sweep:
             for L in SWEEP:
-                m = task.evaluate(model_obj, "test", ks=(L,), batch_size=1024, device="cpu", slate_len=L)
-                add(dataset, model, f"slate_len_{L}", seed, {k: v for k, v in m.items() if f"@{L}" in k}, {},
-                    {"slate_len": L})
+                m = task.evaluate(model_obj, "test", ks=(L,), batch_size=1024, device="cpu", slate_size=L)
+                add(dataset, model, f"slate_size_{L}", seed, {k: v for k, v in m.items() if f"@{L}" in k}, {},
+                    {"slate_size": L})
                 print("  L =", L, round(m[f"ndcg@{L}"], 4), flush=True)
         save(done=False)
     if args.paired and args.predictions_dir:

@@ -313,7 +313,7 @@ def recommend(
     user: Annotated[Optional[list[str]], typer.Option("--user", help="Source user id (repeat for several users).")] = None,
     users: Annotated[Optional[Path], typer.Option("--users", help="Batch: a file with one user id per line.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", help="Batch: the slates parquet to write.")] = None,
-    slate_len: Annotated[int, typer.Option("--slate-len", min=1, help="Items per slate (any L).")] = 5,
+    slate_size: Annotated[int, typer.Option("--slate-size", min=1, help="Items per slate (any L).")] = 5,
     beam: Annotated[Optional[int], typer.Option(min=1, help="Beam width (default: the run's data.beam).")] = None,
     exclude_history: Annotated[Optional[bool], typer.Option("--exclude-history/--allow-history")] = None,
     chunk: Annotated[int, typer.Option(min=1, help="Batch: users decoded (and written) at a time.")] = 1024,
@@ -337,12 +337,12 @@ def recommend(
             from hgrec.serving.batch import recommend_file
 
             with tqdm(unit="user", desc="slates", disable=None) as bar:
-                done = recommend_file(rec, users, out, slate_len, beam, exclude_history, chunk, skip_unknown,
+                done = recommend_file(rec, users, out, slate_size, beam, exclude_history, chunk, skip_unknown,
                                       progress=bar.update)
             console.print(f"{done['users']:,} slates written to {out}"
                           + (f"; {done['skipped']:,} unknown users skipped" if done["skipped"] else ""))
             return
-        slates = rec.recommend(user, slate_len, beam, exclude_history)
+        slates = rec.recommend(user, slate_size, beam, exclude_history)
     except (DataError, FileNotFoundError, ValueError, KeyError) as e:
         _fail(e)
     for u, slate in zip(user, slates):
@@ -447,11 +447,10 @@ def demo(
     console.rule("5. one slate (hgrec recommend --checkpoint runs/demo-higr/best --user ID)")
     i = int(np.argmax((test.history > 0).sum(1)))  # the test request with the longest history
     user = rec.ds.user_map.to_raw([test.users[i]])[0]
+    from hgrec.data.batch import context_batch
     from hgrec.decoding.slates import slate_generator
-    import torch
 
-    batch = {"history": torch.from_numpy(test.history[i:i + 1]), "history_ts": torch.from_numpy(test.history_ts[i:i + 1]),
-             "user_features": torch.from_numpy(rec.user_features[test.users[i:i + 1]])}
+    batch = context_batch(test.history[i:i + 1], test.history_ts[i:i + 1], rec.user_features[test.users[i:i + 1]])
     slate = slate_generator(rec.model, rec.trie, 5, rec.cfg.data.beam)(batch)[0].numpy()
     truth = list(rec.ds.item_map.to_raw(test.effective[i][test.effective[i] > 0]))
     show_slate(rec, user, list(rec.ds.item_map.to_raw(slate[slate > 0])), truth)

@@ -52,7 +52,7 @@ def test_demo_runs_end_to_end(tmp_path):
     # the slate it printed can be asked for again from the command line
     user = r.output.split("slate for user ")[1].split()[0]
     r2 = runner.invoke(app, ["recommend", "--checkpoint", str(tmp_path / "runs" / "demo-higr" / "best"),
-                             "--user", user, "--slate-len", "3", "--cache", str(tmp_path)])
+                             "--user", user, "--slate-size", "3", "--cache", str(tmp_path)])
     assert r2.exit_code == 0, r2.output
     assert f"slate for user {user}" in r2.output and "│ 3 " in r2.output and "│ 4 " not in r2.output
     r3 = runner.invoke(app, ["recommend", "--checkpoint", str(tmp_path / "runs" / "demo-higr" / "best"),

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from hgrec.alignment.losses import dpo_loss, orpo_loss, simpo_loss
+from hgrec.models.capabilities import SlateScorer
 
 METHODS = ("orpo", "dpo", "simpo")
 
@@ -35,7 +36,7 @@ class PreferenceModel(nn.Module):
         super().__init__()
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-        if not hasattr(policy, "slate_logprobs"):
+        if not isinstance(policy, SlateScorer):
             raise TypeError(f"{type(policy).__name__} cannot score given slates (no slate_logprobs)")
         self.policy = policy
         self.method, self.alpha, self.gamma = method, alpha, gamma

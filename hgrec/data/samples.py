@@ -14,6 +14,7 @@ import dataclasses
 
 import numpy as np
 
+from hgrec.data.batch import batch_seconds
 from hgrec.data.dataset import Dataset
 from hgrec.data.views import leave_last_out, positive_history
 
@@ -70,7 +71,7 @@ def next_item_data(ds: Dataset, max_len: int = 50) -> NextItemData:
         split = split[eff]
     seq = positive_history(ds, ["item_id", "ts"])
     items = seq["item_id"]
-    ts = seq["ts"] // 1000 if ds.info.has_timestamps else seq["ts"]
+    ts = batch_seconds(seq["ts"], ds.info.has_timestamps)
     code = np.select([split == "valid", split == "test"], [1, 2], 0)
     off = seq.offsets
     users = np.arange(ds.num_users)

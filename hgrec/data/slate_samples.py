@@ -22,6 +22,7 @@ import dataclasses
 import numpy as np
 import polars as pl
 
+from hgrec.data.batch import batch_seconds
 from hgrec.data.dataset import Dataset
 from hgrec.data.errors import DataError
 from hgrec.data.views import positive_history, slates, temporal_cuts
@@ -126,7 +127,7 @@ def slate_data(ds: Dataset, slate_size: int = 5, max_len: int = 50, target: str 
     if sl.height == 0:
         raise DataError(f"{ds.name}: no slate has >= {min_history} effective items of history")
     seq = positive_history(ds, ["item_id", "ts"])
-    ts = seq["ts"] // 1000 if ds.info.has_timestamps else seq["ts"]
+    ts = batch_seconds(seq["ts"], ds.info.has_timestamps)
     seq.columns["ts_s"] = ts
     users = sl["user_id"].to_numpy()
     cut = sl["hist_len"].to_numpy()

@@ -12,13 +12,14 @@ from __future__ import annotations
 import torch
 
 from hgrec.decoding.beam import NEG_INF, dedupe, exhausted
+from hgrec.models.capabilities import FlatSlateGenerator
 from hgrec.tokenizers.trie import PrefixTrie
 
 
 @torch.inference_mode()
-def flat_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, exclude_history: bool = False,
+def flat_slates(model: FlatSlateGenerator, batch, trie: PrefixTrie, slate_size: int, beam: int = 5, exclude_history: bool = False,
                 use_cache: bool = True) -> torch.Tensor:
-    """-> (R, slate_len) item ids of the best hypothesis (beam=1: greedy)."""
+    """-> (R, slate_size) item ids of the best hypothesis (beam=1: greedy)."""
     if model.training:  # eval() walks every submodule: not on every serving call
         model.eval()
     C, C_pad = model.encode_context(batch)
@@ -28,11 +29,11 @@ def flat_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, e
     scores[:, 1:] = NEG_INF
     base = (torch.arange(R, device=device) * W)[:, None]
     prefix = torch.zeros(R * W, dtype=torch.long, device=device)
-    chosen = torch.zeros(R * W, slate_len, dtype=torch.long, device=device)
+    chosen = torch.zeros(R * W, slate_size, dtype=torch.long, device=device)
     tokens = torch.zeros(R * W, 1, dtype=torch.long, device=device)  # position 0 = BOS
     history = batch["history"].repeat_interleave(W, 0) if exclude_history else chosen[:, :0]
     caches, cross = model.new_caches() if use_cache else (None, None)
-    for m in range(slate_len):
+    for m in range(slate_size):
         excluded = dedupe(torch.cat([history, chosen[:, :m]], 1)) if (m or exclude_history) else None
         for d in range(D):
             t = tokens.shape[1] - 1  # flat position of the newest input token
@@ -40,7 +41,7 @@ def flat_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, e
                 h = model.decode(model.embed(tokens[:, -1:], t), C, C_pad, caches, cross, group=W)[:, -1]
             else:
                 h = model.decode(model.embed(tokens, 0), C, C_pad, group=W)[:, -1]
-            logp = torch.log_softmax(model.heads[d](h).float(), -1)  # (R*W, K)
+            logp = torch.log_softmax(model.code_logits(h, d).float(), -1)  # (R*W, K)
             K = logp.shape[1]
             ok = trie.allowed[d][prefix]
             if excluded is not None and excluded.shape[1]:
@@ -59,4 +60,4 @@ def flat_slates(model, batch, trie: PrefixTrie, slate_len: int, beam: int = 5, e
         alive = torch.isfinite(scores).view(-1)
         chosen[:, m] = torch.where(alive, trie.item[prefix], torch.zeros_like(prefix))
         prefix = torch.zeros_like(prefix)
-    return chosen.view(R, W, slate_len)[:, 0]
+    return chosen.view(R, W, slate_size)[:, 0]

@@ -20,41 +20,41 @@ from __future__ import annotations
 import torch
 
 from hgrec.decoding.beam import item_beam_search
+from hgrec.models.capabilities import HierarchicalSlateGenerator
 from hgrec.tokenizers.trie import PrefixTrie
 
 
 @torch.inference_mode()
-def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int = 5, beam: int = 5,
-         exclude_history: bool = False, use_cache: bool = True, return_scores: bool = False):
-    """-> (R, slate_len) item ids, distinct within each row (0 only if the catalogue runs out);
-    with `return_scores`, also (R, slate_len) log P(item_m | i_hat_m) of each chosen item (its beam's score)."""
-    if slate_len < 1 or beam < 1:
-        raise ValueError(f"slate_len and beam must be >= 1, got {slate_len}, {beam}")
+def gsbi(model: HierarchicalSlateGenerator, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_size: int = 5,
+         beam: int = 5, exclude_history: bool = False, use_cache: bool = True, with_scores: bool = False):
+    """-> (R, slate_size) item ids, distinct within each row (0 only if the catalogue runs out);
+    with `with_scores`, also (R, slate_size) log P(item_m | i_hat_m) of each chosen item (its beam's score)."""
+    if slate_size < 1 or beam < 1:
+        raise ValueError(f"slate_size and beam must be >= 1, got {slate_size}, {beam}")
     if model.training:  # eval() walks every submodule: not on every serving call
         model.eval()
     C, C_pad = model.encode_context(batch)
     R = C.shape[0]
-    planner_caches = model.planner.new_caches() if use_cache else None
-    gen_cross = {}  # generator index -> its cross-attention caches over C (filled on first use)
-    chosen = torch.zeros(R, slate_len, dtype=torch.long, device=C.device)
-    chosen_scores = torch.full((R, slate_len), float("-inf"), device=C.device)
+    planner_caches = model.plan_caches() if use_cache else None
+    gen_cross = {}  # generator -> its cross-attention caches over C (filled on first use)
+    chosen = torch.zeros(R, slate_size, dtype=torch.long, device=C.device)
+    chosen_scores = torch.full((R, slate_size), float("-inf"), device=C.device)
     history = batch["history"] if exclude_history else chosen[:, :0]
-    x = model.planner.bos.expand(R, -1)
+    x = model.plan_start(R)
     prev = []  # chosen item embeddings so far (uncached planner)
-    for m in range(slate_len):
+    for m in range(slate_size):
         if use_cache:
-            i_hat = model.planner.step(x, C, C_pad, *planner_caches)
+            i_hat = model.plan_step(x, C, C_pad, planner_caches)
         else:
             items = torch.stack(prev, 1) if prev else x.new_zeros(R, 0, x.shape[-1])
-            i_hat = model.planner(items, C, C_pad)[:, -1]
-        gen_idx = min(m, len(model.generators) - 1)
-        gen = model.generators[gen_idx]
+            i_hat = model.plan(items, C, C_pad)[:, -1]
+        gen = model.generator(m)
         first = i_hat.repeat_interleave(beam, 0)  # (R*beam, d)
         if use_cache:
             caches, _ = gen.new_caches()
-            if gen_idx not in gen_cross:
-                gen_cross[gen_idx] = gen.new_caches()[1]
-            cross = gen_cross[gen_idx]
+            if gen not in gen_cross:
+                gen_cross[gen] = gen.new_caches()[1]
+            cross = gen_cross[gen]
 
             def step(level, tokens, gen=gen, first=first, caches=caches, cross=cross):
                 x_in = first if level == 0 else tokens
@@ -81,4 +81,4 @@ def gsbi(model, batch: dict[str, torch.Tensor], trie: PrefixTrie, slate_len: int
         chosen_scores[:, m] = beams.scores[:, 0]
         x = model.sid.item(chosen[:, m])  # top-1 beam's summed SID embedding -> next planner input
         prev.append(x)
-    return (chosen, chosen_scores) if return_scores else chosen
+    return (chosen, chosen_scores) if with_scores else chosen

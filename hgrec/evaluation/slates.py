@@ -13,6 +13,7 @@ import time
 import numpy as np
 import torch
 
+from hgrec.data.batch import context_batch
 from hgrec.evaluation.metrics import coverage, ranking_metrics
 
 MISS = 1 << 30  # rank of a truth item the slate does not contain
@@ -55,10 +56,8 @@ def evaluate_slates(generate, ss, *, k: int, batch_size: int = 256, device: str 
     out, t0 = [], time.perf_counter()
     for lo in range(0, len(ss), batch_size):
         hi = min(lo + batch_size, len(ss))
-        batch = {"history": torch.from_numpy(ss.history[lo:hi]).to(device),
-                 "history_ts": torch.from_numpy(ss.history_ts[lo:hi]).to(device)}
-        if user_features is not None and user_features.shape[1]:
-            batch["user_features"] = torch.from_numpy(user_features[ss.users[lo:hi]]).to(device)
+        batch = context_batch(ss.history[lo:hi], ss.history_ts[lo:hi],
+                              None if user_features is None else user_features[ss.users[lo:hi]], device)
         out.append(generate(batch).cpu().numpy())
     elapsed = time.perf_counter() - t0
     slates = np.concatenate(out) if out else np.zeros((0, k), dtype=np.int64)

@@ -110,8 +110,21 @@ class HiGR(nn.Module):
             SIDDecoder(self.sid, c.d_model, c.n_heads, c.d_ff, c.item_layers, c.dropout, c.item_context, c.ffn)
             for _ in range(1 if c.shared_generator else slate_size))
 
+    # the HierarchicalSlateGenerator capability (hgrec.models.capabilities), decoded by GSBI
     def generator(self, m: int) -> SIDDecoder:
         return self.generators[min(m, len(self.generators) - 1)]
+
+    def plan_start(self, rows: int) -> torch.Tensor:
+        return self.planner.bos.expand(rows, -1)
+
+    def plan(self, items: torch.Tensor, context: torch.Tensor, context_pad: torch.Tensor) -> torch.Tensor:
+        return self.planner(items, context, context_pad)
+
+    def plan_caches(self) -> tuple[list[KVCache], list[KVCache]]:
+        return self.planner.new_caches()
+
+    def plan_step(self, x: torch.Tensor, context, context_pad, caches) -> torch.Tensor:
+        return self.planner.step(x, context, context_pad, *caches)
 
     def encode_context(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.context(self.sid, batch["history"], batch.get("history_ts"), batch.get("user_features"))

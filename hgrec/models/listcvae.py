@@ -156,14 +156,14 @@ class ListCVAE(nn.Module):
         return loss, valid.sum()
 
     @torch.no_grad()
-    def generate_slates(self, batch: dict[str, torch.Tensor], slate_len: int | None = None,
+    def generate_slates(self, batch: dict[str, torch.Tensor], slate_size: int | None = None,
                         exclude_history: bool = False) -> torch.Tensor:
         """(B, L) distinct catalogue items, conditioned on the ideal response (every slot engaged)."""
         self.eval()
         M = self.slate_size
-        L = slate_len or M
+        L = slate_size or M
         if not 1 <= L <= M:
-            raise ValueError(f"ListCVAE decodes slates of at most its trained size {M}, got slate_len={L}")
+            raise ValueError(f"ListCVAE decodes slates of at most its trained size {M}, got slate_size={L}")
         u = self.user_state(batch)
         B = u.shape[0]
         cond = torch.cat([u, u.new_ones(B, M)], -1)  # c = [u ; r = 1]

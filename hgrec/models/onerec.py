@@ -101,6 +101,10 @@ class OneRec(nn.Module):
     def new_caches(self):
         return [KVCache() for _ in self.blocks], [KVCache() for _ in self.blocks]
 
+    def code_logits(self, h: torch.Tensor, level: int) -> torch.Tensor:
+        """The FlatSlateGenerator capability (hgrec.models.capabilities): hidden states -> level's logits."""
+        return self.heads[level](h)
+
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         target = batch["target"]  # (B, M)
         B, M = target.shape

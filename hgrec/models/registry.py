@@ -28,6 +28,16 @@ def model_config(name: str, values: dict[str, Any] | None = None, path: str = "m
     return from_dict(MODELS[name][1], values or {}, path)
 
 
+def native_task(name: str) -> str:
+    """The task a registered model trains on by itself: next_item | slate | ctr."""
+    return getattr(MODELS[name][0], "task", "next_item")
+
+
+def needs_semantic_ids(name: str) -> bool:
+    """Whether a slate model decodes semantic IDs (ListCVAE scores item embeddings instead)."""
+    return getattr(MODELS[name][0], "needs_semantic_ids", native_task(name) == "slate")
+
+
 def build_model(name: str, config, **dataset_meta):
     cls, config_cls = MODELS[name]
     if isinstance(config, dict):

@@ -57,6 +57,13 @@ class TIGER(nn.Module):
     def encode_context(self, batch):
         return self.context(self.sid, batch["history"], batch.get("history_ts"), batch.get("user_features"))
 
+    # the ItemCodeGenerator capability (hgrec.models.capabilities): top-L beams of one beam search
+    def item_start(self, rows: int) -> torch.Tensor:
+        return self.bos.expand(rows, -1)
+
+    def item_decoder(self) -> SIDDecoder:
+        return self.decoder
+
     def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         target = batch["target"]  # (B, M)
         C, C_pad = self.encode_context(batch)

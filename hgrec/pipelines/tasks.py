@@ -11,10 +11,12 @@ import numpy as np
 import torch
 
 from hgrec.data import load_dataset
+from hgrec.data.batch import context_batch
 from hgrec.data.dataset import Dataset
 from hgrec.data.samples import next_item_data
 from hgrec.evaluation.evaluator import evaluate_next_item, write_predictions
-from hgrec.models import MODELS
+from hgrec.models.registry import native_task, needs_semantic_ids
+from hgrec.models.capabilities import SemanticIDModel
 from hgrec.tokenizers.codes import read_codes
 from hgrec.training.config import RunConfig
 
@@ -23,7 +25,7 @@ def make_task(cfg: RunConfig):
     """The task of a run: CTR (exposures with sessions), slates, or next-item, from the model's
     own `task` and `data.protocol`."""
     ds = load_dataset(cfg.data.dataset, cfg.data.root, cache_dir=cfg.data.cache)
-    native = getattr(MODELS[cfg.model_name][0], "task", "next_item")
+    native = native_task(cfg.model_name)
     if native == "ctr":  # HPGR and the CTR baselines: exposures with sessions (hgrec/pipelines/ctr_tasks.py)
         from hgrec.pipelines.ctr_tasks import make_ctr_task
 
@@ -32,8 +34,7 @@ def make_task(cfg: RunConfig):
     if protocol == "next_item" and native == "slate":
         raise ValueError(f"{cfg.model_name} generates slates: use data.protocol=slate (or auto)")
     if protocol == "slate":
-        needs_sids = getattr(MODELS[cfg.model_name][0], "needs_semantic_ids", True)
-        if native == "slate" and needs_sids and not cfg.data.semantic_ids:
+        if needs_semantic_ids(cfg.model_name) and not cfg.data.semantic_ids:
             raise ValueError(f"{cfg.model_name} needs semantic IDs: set data.semantic_ids to the codes.parquet "
                              "written by `hgrec tokenize --config ...`")
         codes, vocab = read_codes(cfg.data.semantic_ids, ds) if cfg.data.semantic_ids else (None, None)
@@ -118,7 +119,7 @@ class SlateTask:
 
     def init_model(self, model) -> None:
         """Copy the semantic IDs into the model (they are saved with its weights)."""
-        if hasattr(model, "sid"):
+        if isinstance(model, SemanticIDModel):
             if self.codes is None:
                 raise ValueError(f"{model.registry_name} needs semantic IDs: set data.semantic_ids to the "
                                  "codes.parquet written by `hgrec tokenize`")
@@ -134,13 +135,8 @@ class SlateTask:
 
     def _batch(self, ss, idx, device, width=None) -> dict[str, torch.Tensor]:
         width = width or max(int((ss.history[idx] > 0).sum(1).max()), 1)
-        batch = {"history": torch.from_numpy(ss.history[idx, -width:]).to(device),
-                 "history_ts": torch.from_numpy(ss.history_ts[idx, -width:]).to(device),
-                 "target": torch.from_numpy(ss.target[idx]).to(device),
-                 "effective": torch.from_numpy(ss.effective[idx]).to(device)}  # ListCVAE's response vector
-        if self.data.user_features.shape[1]:
-            batch["user_features"] = torch.from_numpy(self.data.user_features[ss.users[idx]]).to(device)
-        return batch
+        return context_batch(ss.history[idx], ss.history_ts[idx], self.data.user_features[ss.users[idx]], device,
+                             width, target=ss.target[idx], effective=ss.effective[idx])
 
     def train_batch(self, idx: np.ndarray, device: str) -> dict[str, torch.Tensor]:
         if self.next_item:
@@ -158,12 +154,12 @@ class SlateTask:
                 "timestamps": torch.from_numpy(ts[:, -width:]).to(device)}
 
     def evaluate(self, model, split: str, *, ks, batch_size: int, device: str, predictions: str | None = None,
-                 slate_len: int | None = None, beam: int | None = None, exclude_history: bool | None = None):
+                 slate_size: int | None = None, beam: int | None = None, exclude_history: bool | None = None):
         from hgrec.decoding.slates import slate_generator
         from hgrec.evaluation.slates import evaluate_slates
 
         ss = self.data.valid if split == "valid" else self.data.test
-        L = slate_len or self.data.slate_size
+        L = slate_size or self.data.slate_size
         gen = slate_generator(model, self.trie, L, beam or self.cfg.beam,
                               self.cfg.mask_history if exclude_history is None else exclude_history)
         first = None if self.codes is None else np.concatenate([[-1], self.codes[:, 0]])

@@ -42,13 +42,13 @@ def read_user_ids(path: str | Path, chunk: int) -> Iterator[list[tuple[int, str]
             yield block
 
 
-def recommend_file(rec: Recommender, users: str | Path, out: str | Path, slate_len: int = 5, beam: int | None = None,
+def recommend_file(rec: Recommender, users: str | Path, out: str | Path, slate_size: int = 5, beam: int | None = None,
                    exclude_history: bool | None = None, chunk: int = 1024, skip_unknown: bool = False,
                    progress: Callable[[int], None] | None = None) -> dict[str, int]:
     """-> {"users": written, "skipped": unknown users skipped}."""
-    if slate_len < 1 or slate_len > rec.ds.num_items:
-        raise ValueError(f"slate_len must be between 1 and the catalogue size {rec.ds.num_items}, got {slate_len}")
-    gen = slate_generator(rec.model, rec.trie, slate_len, beam or rec.cfg.data.beam,
+    if slate_size < 1 or slate_size > rec.ds.num_items:
+        raise ValueError(f"slate_size must be between 1 and the catalogue size {rec.ds.num_items}, got {slate_size}")
+    gen = slate_generator(rec.model, rec.trie, slate_size, beam or rec.cfg.data.beam,
                           rec.cfg.data.mask_history if exclude_history is None else exclude_history, with_scores=True)
     item_type = pa.string() if rec.ds.item_map.is_string else pa.int64()
     user_type = pa.string() if rec.ds.user_map.is_string else pa.int64()

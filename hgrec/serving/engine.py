@@ -51,8 +51,10 @@ import numpy as np
 import torch
 
 import hgrec
+from hgrec.data.batch import context_batch
 from hgrec.data.errors import DataError
-from hgrec.decoding.slates import slate_generator
+from hgrec.decoding.slates import makes_slates, slate_generator
+from hgrec.models.capabilities import ClickModel
 from hgrec.serving.recommend import Recommender
 
 
@@ -269,12 +271,11 @@ class InferenceEngine:
 
     @property
     def _makes_slates(self) -> bool:
-        m = self.rec.model
-        return self.rec.trie is not None or hasattr(m, "score_all") or hasattr(m, "generate_slates")
+        return makes_slates(self.rec.model)
 
     @property
     def is_ctr(self) -> bool:
-        return getattr(self.rec.model, "task", None) == "ctr"
+        return isinstance(self.rec.model, ClickModel)
 
     def score(self, candidates, user_id=None, history=None, actions=None, timestamps=None,
               timestamp: float | None = None, tab: int | None = None) -> list[float]:
@@ -427,10 +428,8 @@ class InferenceEngine:
         size, beam, exclude = key
         rec = self.rec
         width = max(1, max(j.meta[0] for j in group))  # drop columns that are padding in every row
-        batch = {"history": torch.from_numpy(np.stack([j.history[-width:] for j in group])).to(rec.device),
-                 "history_ts": torch.from_numpy(np.stack([j.ts[-width:] for j in group])).to(rec.device)}
-        if self.n_features:
-            batch["user_features"] = torch.from_numpy(np.stack([j.features for j in group])).to(rec.device)
+        batch = context_batch(np.stack([j.history[-width:] for j in group]), np.stack([j.ts[-width:] for j in group]),
+                              np.stack([j.features for j in group]) if self.n_features else None, rec.device)
         gen = slate_generator(rec.model, rec.trie, size, beam, exclude, with_scores=True)
         with self._model_lock, torch.inference_mode():
             items, scores = gen(batch)

@@ -1,7 +1,7 @@
 """`Recommender`: a checkpoint + its dataset -> slates for users given by their source ids.
 
     rec = Recommender.from_checkpoint("runs/kuairand-pure-higr-s0/best", root="../shared/data/kuairand-pure")
-    rec.recommend(["4012", "77"], slate_len=5)          # -> one list of source item ids per user
+    rec.recommend(["4012", "77"], slate_size=5)          # -> one list of source item ids per user
 
 The context of a user is everything the dataset knows about them now: their last `max_len`
 effective items (S^u) and their features. Slates come from the model's own decoder (GSBI for
@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from hgrec.data.batch import batch_seconds, context_batch
 from hgrec.data.errors import DataError
 from hgrec.data.views import positive_history
 from hgrec.decoding.slates import slate_generator
@@ -25,7 +26,7 @@ class Recommender:
         self.cfg, self.task, self.model, self.device = cfg, task, model.to(device).eval(), device
         self.ds = task.ds
         seq = positive_history(self.ds, ["item_id", "ts"])
-        seq.columns["ts_s"] = seq["ts"] // 1000 if self.ds.info.has_timestamps else seq["ts"]
+        seq.columns["ts_s"] = batch_seconds(seq["ts"], self.ds.info.has_timestamps)
         self.seq = seq
         data = getattr(task, "data", None)
         self.user_features = getattr(data, "user_features", None)
@@ -41,23 +42,21 @@ class Recommender:
         users = self.ds.user_map.to_dense(np.asarray(users_raw), where="recommend: user ids")
         L = self.cfg.data.max_len
         cuts = self.seq.lengths[users]
-        batch = {"history": torch.from_numpy(self.seq.history_batch(users, cuts, L)).to(self.device),
-                 "history_ts": torch.from_numpy(self.seq.history_batch(users, cuts, L, column="ts_s")).to(self.device)}
-        if self.user_features is not None and self.user_features.shape[1]:
-            batch["user_features"] = torch.from_numpy(self.user_features[users]).to(self.device)
-        return users, batch
+        return users, context_batch(self.seq.history_batch(users, cuts, L),
+                                    self.seq.history_batch(users, cuts, L, column="ts_s"),
+                                    None if self.user_features is None else self.user_features[users], self.device)
 
     @torch.no_grad()
-    def recommend(self, users_raw, slate_len: int = 5, beam: int | None = None,
+    def recommend(self, users_raw, slate_size: int = 5, beam: int | None = None,
                   exclude_history: bool | None = None) -> list[list]:
-        if slate_len < 1:
-            raise ValueError(f"slate_len must be >= 1, got {slate_len}")
-        if slate_len > self.ds.num_items:
-            raise ValueError(f"slate_len {slate_len} exceeds the catalogue ({self.ds.num_items} items)")
+        if slate_size < 1:
+            raise ValueError(f"slate_size must be >= 1, got {slate_size}")
+        if slate_size > self.ds.num_items:
+            raise ValueError(f"slate_size {slate_size} exceeds the catalogue ({self.ds.num_items} items)")
         if len(users_raw) == 0:
             return []
         _, batch = self.context(users_raw)
-        gen = slate_generator(self.model, self.trie, slate_len, beam or self.cfg.data.beam,
+        gen = slate_generator(self.model, self.trie, slate_size, beam or self.cfg.data.beam,
                               self.cfg.data.mask_history if exclude_history is None else exclude_history)
         slates = gen(batch).cpu().numpy()
         return [list(self.ds.item_map.to_raw(s[s > 0])) for s in slates]

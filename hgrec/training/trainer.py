@@ -33,6 +33,7 @@ import torch
 
 from hgrec.training import checkpoint as ckpt
 from hgrec.training.config import RunConfig
+from hgrec.training.task import TrainingTask
 from hgrec.training.distributed import DistInfo, all_gather_object, all_reduce_sum, barrier, broadcast_object
 from hgrec.utils.atomic import atomic_write_text, recover_dir
 
@@ -63,8 +64,13 @@ def lr_lambda(warmup: int, total: int, min_ratio: float) -> Callable[[int], floa
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, task, model: torch.nn.Module, run_dir: Path, dist: DistInfo | None = None,
-                 device: str = "cpu", callbacks: list[Callable[["Trainer"], None]] | None = None):
+    def __init__(self, cfg: RunConfig, task: TrainingTask, model: torch.nn.Module, run_dir: Path,
+                 dist: DistInfo | None = None, device: str = "cpu",
+                 callbacks: list[Callable[["Trainer"], None]] | None = None):
+        if not isinstance(task, TrainingTask):
+            missing = [m for m in ("meta", "init_model", "num_train", "train_lengths", "train_batch", "evaluate")
+                       if not hasattr(task, m)]
+            raise TypeError(f"{type(task).__name__} is not a TrainingTask: it lacks {', '.join(missing)}")
         self.cfg, self.task, self.run_dir, self.device = cfg, task, Path(run_dir), device
         self.dist = dist or DistInfo()
         self.model = model.to(device)
@@ -79,7 +85,7 @@ class Trainer:
         if t.batch_size % world:
             raise ValueError(f"trainer.batch_size {t.batch_size} is not divisible by the {world} DDP ranks")
         self.num_train = task.num_train()
-        self.lengths = task.train_lengths() if (t.length_bucketing and hasattr(task, "train_lengths")) else None
+        self.lengths = task.train_lengths() if t.length_bucketing else None
         self.steps_per_epoch = math.ceil(self.num_train / t.batch_size)
         total = self.steps_per_epoch * t.epochs if t.max_steps is None else min(t.max_steps, self.steps_per_epoch * t.epochs)
         self.total_steps = total

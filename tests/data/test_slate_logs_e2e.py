@@ -55,6 +55,6 @@ def test_slate_log_trains_and_recommends(tmp_path, dataset, write, user):
     assert test["impressions/samples"] > 0 and 0 <= test["impressions/hit@3"] <= 1  # the logged slates as truth
 
     r = runner.invoke(app, ["recommend", "--checkpoint", str(tmp_path / "runs" / "r" / "best"), "--user", user,
-                            "--slate-len", "3", "--cache", str(cache)])
+                            "--slate-size", "3", "--cache", str(cache)])
     assert r.exit_code == 0, r.output
     assert f"slate for user {user}" in r.output and "│ 3 " in r.output and "│ 4 " not in r.output

@@ -74,7 +74,7 @@ def test_gsbi_returns_valid_distinct_items_and_respects_history():
     trie = PrefixTrie(m.sid.codes[1:].numpy(), vocab_sizes=VOCAB)
     batch = _batch(n)
     for exclude in (False, True):
-        slates = gsbi(m, batch, trie, slate_len=8, beam=3, exclude_history=exclude)
+        slates = gsbi(m, batch, trie, slate_size=8, beam=3, exclude_history=exclude)
         assert slates.shape == (5, 8)
         assert ((slates >= 1) & (slates <= n)).all()  # every code decoded to a real item
         assert all(len(set(s.tolist())) == 8 for s in slates)  # no duplicate within a slate
@@ -82,7 +82,7 @@ def test_gsbi_returns_valid_distinct_items_and_respects_history():
             for s, h in zip(slates, batch["history"]):
                 assert not set(s.tolist()) & set(h[h > 0].tolist())
     # asking for the whole catalogue returns each item exactly once
-    full = gsbi(m, batch, trie, slate_len=n, beam=2)
+    full = gsbi(m, batch, trie, slate_size=n, beam=2)
     assert (full.sort(1).values == torch.arange(1, n + 1)).all()
 
 
@@ -112,7 +112,7 @@ def test_gsbi_with_a_beam_as_wide_as_the_catalogue_is_exact():
     trie = PrefixTrie(m.sid.codes[1:].numpy(), vocab_sizes=VOCAB)
     batch = _batch(n, seed=2)
     with torch.no_grad():
-        assert torch.equal(gsbi(m, batch, trie, slate_len=4, beam=n), _brute_force(m, batch, 4))
+        assert torch.equal(gsbi(m, batch, trie, slate_size=4, beam=n), _brute_force(m, batch, 4))
 
 
 @pytest.mark.parametrize("over", [{}, {"shared_generator": False}])
@@ -122,8 +122,8 @@ def test_kv_cached_and_uncached_decoding_give_identical_slates(over):
     trie = PrefixTrie(m.sid.codes[1:].numpy(), vocab_sizes=VOCAB)
     batch = _batch(n, seed=3)
     for beam in (1, 4):
-        a = gsbi(m, batch, trie, slate_len=6, beam=beam, use_cache=True)
-        b = gsbi(m, batch, trie, slate_len=6, beam=beam, use_cache=False)
+        a = gsbi(m, batch, trie, slate_size=6, beam=beam, use_cache=True)
+        b = gsbi(m, batch, trie, slate_size=6, beam=beam, use_cache=False)
         assert torch.equal(a, b)
 
 
