@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 METHODS = ["no_rl", "sft", "dpo", "simpo", "orpo"]
 VARIANTS = {  # variant -> (align config, overrides)
@@ -142,13 +141,9 @@ def in_slate_ndcg(slates: np.ndarray, truth: np.ndarray, gains: np.ndarray, k: i
 
 
 def _context(task, ss, rows, device="cpu"):
-    import torch
+    from hgrec.data.batch import context_batch
 
-    batch = {"history": torch.from_numpy(ss.history[rows]).to(device),
-             "history_ts": torch.from_numpy(ss.history_ts[rows]).to(device)}
-    if task.data.user_features.shape[1]:
-        batch["user_features"] = torch.from_numpy(task.data.user_features[ss.users[rows]]).to(device)
-    return batch
+    return context_batch(ss.history[rows], ss.history_ts[rows], task.data.user_features[ss.users[rows]], device)
 
 
 def pair_accuracy(model, task, ss, batch_size: int, device: str) -> dict[str, float]:

@@ -41,12 +41,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hgrec.pipelines import train  # noqa: E402
-from hgrec.training.checkpoint import finished_run  # noqa: E402
-from hgrec.training.config import load_config  # noqa: E402
-from hgrec.utils.results import write_results  # noqa: E402
+from hgrec.pipelines import train
+from hgrec.training.checkpoint import finished_run
+from hgrec.training.config import load_config
+from hgrec.utils.results import write_results
 
 CONFIG_DIR = {"kuairand-pure": "kuairand", "ml-100k": "ml-100k", "sample": "kuairand"}
 LABELS = {"kuairand-pure": ["clicked", "effective"], "ml-100k": ["effective"], "sample": ["clicked"]}

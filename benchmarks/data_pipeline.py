@@ -20,9 +20,8 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hgrec.utils.results import write_results  # noqa: E402
+from hgrec.utils.results import write_results
 
 DATASETS = ["kuairand-pure", "ml-100k", "amazon-beauty", "amazon-toys", "amazon-scientific", "sample"]
 

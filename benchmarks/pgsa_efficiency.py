@@ -28,10 +28,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hgrec.models.hpgr import HPGRConfig, PreferenceGuidedSparseAttention  # noqa: E402
-from hgrec.utils.results import write_results  # noqa: E402
+from hgrec.models.hpgr import HPGRConfig, PreferenceGuidedSparseAttention
+from hgrec.utils.results import write_results
 
 CURRENT = 8  # tokens of the current session in every synthetic history
 NUM_ITEMS = 100_000

@@ -2,7 +2,7 @@
 
     python benchmarks/report.py [--results benchmarks/results] [--out docs/results.md] [--readme README.md] [--check]
 
-Generated, never edited by hand (hgrec.utils.report). `--check` writes nothing and exits 1 if either file
+Generated, never edited by hand (benchmarks/reporting.py). `--check` writes nothing and exits 1 if either file
 is out of date with the JSON files (tests/utils/test_report.py runs the same check).
 """
 
@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hgrec.utils.atomic import atomic_write_text  # noqa: E402
-from hgrec.utils.report import render_headline, render_report, replace_block  # noqa: E402
+from hgrec.utils.atomic import atomic_write_text
+from reporting import render_headline, render_report, replace_block  # benchmarks/reporting.py, beside this script
 
 
 def main() -> None:

@@ -18,10 +18,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hgrec.pipelines.tokenize import load_tokenize_config, tokenize  # noqa: E402
-from hgrec.utils.results import write_results  # noqa: E402
+from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
+from hgrec.utils.results import write_results
 
 DATASETS = {
     "amazon-scientific": {"sources": ["text"], "K": 256},

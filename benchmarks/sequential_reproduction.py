@@ -33,12 +33,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hgrec.pipelines import train  # noqa: E402
-from hgrec.training.checkpoint import finished_run  # noqa: E402
-from hgrec.training.config import load_config  # noqa: E402
-from hgrec.utils.results import write_results  # noqa: E402
+from hgrec.pipelines import train
+from hgrec.training.checkpoint import finished_run
+from hgrec.training.config import load_config
+from hgrec.utils.results import write_results
 
 ANCHORS = {  # TIGER paper Table 2 (SASRec, BCE with one negative); R@5, N@5, R@10, N@10
     ("amazon-beauty", "sasrec"): {"recall@5": 0.0387, "ndcg@5": 0.0249, "recall@10": 0.0605, "ndcg@10": 0.0318},

@@ -30,9 +30,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hgrec.utils.results import write_results  # noqa: E402
+from hgrec.utils.results import write_results
 
 
 def free_port() -> int:

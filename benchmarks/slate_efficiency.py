@@ -25,13 +25,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from hgrec.decoding.slates import slate_generator  # noqa: E402
-from hgrec.models import build_model  # noqa: E402
-from hgrec.pipelines import make_task  # noqa: E402
-from hgrec.training.config import load_config  # noqa: E402
-from hgrec.utils.results import write_results  # noqa: E402
+from hgrec.benchmarking import tokenized
+from hgrec.data.batch import context_batch
+from hgrec.decoding.slates import slate_generator
+from hgrec.models import build_model
+from hgrec.pipelines import make_task
+from hgrec.training.config import load_config
+from hgrec.utils.results import write_results
 
 # (label, model, decoding beam, use_cache)
 METHODS = [
@@ -63,10 +64,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     sids = args.semantic_ids
     if sids is None:
-        sys.path.insert(0, str(ROOT / "benchmarks"))
-        from slate_quality import semantic_ids
-
-        sids = semantic_ids(args.dataset, args.data, Path("/tmp/hgrec-slates/tokenize"))
+        sids = tokenized(ROOT / "configs" / args.dataset / "crq_vae.yaml", args.dataset, args.data / args.dataset,
+                         Path("/tmp/hgrec-slates/tokenize"))
     cfg = load_config(ROOT / "configs" / "slates" / args.dataset / "higr.yaml",
                       [f"data.root={args.data / args.dataset}", f"data.semantic_ids={sids}"])
     task = make_task(cfg)
@@ -86,8 +85,7 @@ def main() -> None:
 
     def batch_of(n, offset=0):
         idx = (np.arange(n) + offset) % len(ss)
-        return {"history": torch.from_numpy(ss.history[idx]), "history_ts": torch.from_numpy(ss.history_ts[idx]),
-                "user_features": torch.from_numpy(task.data.user_features[ss.users[idx]])}
+        return context_batch(ss.history[idx], ss.history_ts[idx], task.data.user_features[ss.users[idx]])
 
     gens = {label: slate_generator(models[name], trie, M, beam, use_cache=cache) for label, name, beam, cache in METHODS}
     flops = {}

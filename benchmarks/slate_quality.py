@@ -40,43 +40,37 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from hgrec.benchmarking import Bench, RunSpec, parse_overrides, seed_table, tokenized
+from hgrec.evaluation.slates import slate_metrics
+from hgrec.pipelines import align, load_config, load_for_eval, make_task
 
-from hgrec.pipelines.load import load_for_eval  # noqa: E402
-from hgrec.evaluation.slates import slate_metrics  # noqa: E402
-from hgrec.pipelines import make_task, train  # noqa: E402
-from hgrec.training.checkpoint import finished_run  # noqa: E402
-from hgrec.training.config import load_config  # noqa: E402
-from hgrec.utils.results import write_results  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 MODELS = ["sasrec", "bert4rec", "hstu", "tiger", "onerec", "higr"]
 TABLE2 = ["listcvae", "bert4rec", "sasrec", "tiger", "hstu", "onerec", "higr"]  # + higr_orpo (--orpo)
 CTR_ONLY = {"label", "session_gap_min"}  # data fields slate models never read (their defaults changed once)
 SWEEP = [1, 2, 3, 4, 5, 10]
 ABLATIONS = {
-    "mean_pooling": ["model.pooling=mean"],
-    "max_pooling": ["model.pooling=max"],
-    "without_context_in_generator": ["model.item_context=false"],
-    "non_shared_generator": ["model.shared_generator=false"],
+    "mean_pooling": {"model.pooling": "mean"},
+    "max_pooling": {"model.pooling": "max"},
+    "without_context_in_generator": {"model.item_context": False},
+    "non_shared_generator": {"model.shared_generator": False},
 }
 # Issue 23's HiGR variants (`--variants`): overrides and semantic IDs of each; `{out}` is --out-dir, and
 # `model` SIDs quantise the item table of that dataset's seed-0 SASRec run of the same benchmark.
+HYBRID = {"model.item_ids": True}
 VARIANTS = {
-    "hybrid": {"over": ["model.item_ids=true"]},  # context item = item-ID embedding + summed SID embedding
-    "hybrid_collab_sids": {"over": ["model.item_ids=true"], "sources": ["collab"]},  # co-occurrence-only SIDs
-    "hybrid_sasrec_sids": {"over": ["model.item_ids=true"], "sources": ["model"],
+    "hybrid": {"over": HYBRID},  # context item = item-ID embedding + summed SID embedding
+    "hybrid_collab_sids": {"over": HYBRID, "sources": ["collab"]},  # co-occurrence-only SIDs
+    "hybrid_sasrec_sids": {"over": HYBRID, "sources": ["model"],
                            "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # a trained SASRec's item table
-    "deep_generator": {"over": ["model.slate_layers=2", "model.item_layers=4"]},  # same total depth, deeper generator
+    "deep_generator": {"over": {"model.slate_layers": 2, "model.item_layers": 4}},  # same total depth, deeper generator
     "random_ids": {"method": "random"},  # the random-ID control: same code shape, no semantics
-    "hybrid_random_ids": {"over": ["model.item_ids=true"], "method": "random"},  # control for hybrid_sasrec_sids
+    "hybrid_random_ids": {"over": HYBRID, "method": "random"},  # control for hybrid_sasrec_sids
     "sasrec_sids": {"sources": ["model"], "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # without hybrid
     "collab_sids": {"model": "tiger", "sources": ["collab"]},  # control: TIGER on HiGR's collaborative SIDs
     "tiger_sasrec_sids": {"model": "tiger", "sources": ["model"],  # control: TIGER on the same SASRec-table SIDs
@@ -84,30 +78,18 @@ VARIANTS = {
 }
 KEYS = ["hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5", "impressions/ndcg@5",
         "diversity@5", "coverage@5"]
+EFF, IMP = {"truth": "effective"}, {"truth": "impressions"}
+COLUMNS = [("hit@5", "hit@5", EFF), ("recall@5", "recall@5", EFF), ("NDCG@5", "ndcg@5", EFF),
+           ("imp. hit@5", "hit@5", IMP), ("imp. recall@5", "recall@5", IMP), ("imp. NDCG@5", "ndcg@5", IMP),
+           ("diversity@5", "diversity@5", EFF), ("coverage@5", "coverage@5", EFF)]
 
 
 def semantic_ids(dataset: str, data: Path, out: Path, sources: list[str] | None = None, method: str | None = None,
                  checkpoint: str | None = None) -> str:
-    """CRQ-VAE codes from configs/<dataset>/crq_vae.yaml (seed 0), made on first use; `sources`
-    replaces the config's item-vector sources (e.g. text + collab for the tokenizer ablation; `model`:
-    the item table of the trained run `checkpoint`), `method` its tokenizer (e.g. random: the random-ID
-    control). The codes' collaborative part counts only the slate split's training part (the configs'
-    items.train_region: slates)."""
-    if sources:
-        out = out.with_name(out.name + "-" + "-".join(sources)
-                            + (f"-{Path(checkpoint).parent.name}" if checkpoint else ""))
-    path = out / f"{dataset}-{method or 'crq_vae'}-s0" / "codes.parquet"
-    if not path.exists():
-        from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
-
-        over = [f"items.sources=[{','.join(sources)}]"] if sources else []
-        over += [f"tokenizer.method={method}"] if method else []
-        over += [f"items.model_checkpoint={checkpoint}"] if checkpoint else []
-        run = load_tokenize_config(ROOT / "configs" / dataset / "crq_vae.yaml",
-                                   [f"data.root={data / dataset}", f"out_dir={out}", *over])
-        print("tokenizing", dataset, {k: round(v, 4) for k, v in tokenize(run, log=lambda s: None).items()
-                                       if k in ("collision", "concentration", "consistency")}, flush=True)
-    return str(path)
+    """CRQ-VAE codes from configs/<dataset>/crq_vae.yaml (seed 0), made on first use (`hgrec.benchmarking`).
+    The codes' collaborative part counts only the slate split's training part (items.train_region: slates)."""
+    return tokenized(ROOT / "configs" / dataset / "crq_vae.yaml", dataset, data / dataset, out, sources, method,
+                     checkpoint)
 
 
 def plot_sweep(rows: list[dict], path: Path) -> None:
@@ -131,31 +113,15 @@ def plot_sweep(rows: list[dict], path: Path) -> None:
     tmp.replace(path)  # atomic
 
 
-def run_one(dataset, model, seed, args, sids, extra=(), variant="default"):
-    """Train (or with --reuse, pick up) one run -> (config, result, seconds, reused). model 'higr_orpo' post-trains
-    the same seed's default HiGR run with ORPO."""
-    common = [f"data.root={args.data / dataset}", f"data.semantic_ids={sids}", f"trainer.seed={seed}",
-              f"trainer.out_dir={args.out_dir}", f"trainer.run_name={dataset}-{model}-{variant}-s{seed}",
-              "trainer.overwrite=true", "trainer.progress=false", "trainer.tensorboard=false"]
+def spec_for(dataset, model, seed, args, sids, over=None, variant="default") -> RunSpec:
+    """The run of `model` (or 'higr_orpo': the same seed's default HiGR post-trained with ORPO)."""
+    common = {"data.root": str(args.data / dataset), "data.semantic_ids": sids}
     if model == "higr_orpo":
         init = args.out_dir / f"{dataset}-higr-{variant}-s{seed}" / "best"
-        cfg = load_config(ROOT / "configs" / "align" / dataset / "orpo.yaml", [*common, f"alignment.init={init}", *extra])
-    else:
-        cfg = load_config(ROOT / "configs" / "slates" / dataset / f"{model}.yaml",
-                          [*common, f"trainer.epochs={args.epochs}", *extra])
-    run_dir = Path(cfg.trainer.out_dir) / cfg.trainer.run_name
-    if (args.reuse or args.collect) and (done := finished_run(cfg, run_dir, {"data": CTR_ONLY})) is not None:
-        return cfg, done, float(done.get("train_seconds", float("nan"))), True
-    if args.collect:
-        return cfg, None, float("nan"), False
-    t0 = time.perf_counter()
-    if model == "higr_orpo":
-        from hgrec.pipelines import align
-
-        result = align(cfg)
-    else:
-        result = train(cfg)
-    return cfg, result, time.perf_counter() - t0, False
+        return RunSpec(ROOT / "configs" / "align" / dataset / "orpo.yaml", dataset, model, variant, seed,
+                       {**common, "alignment.init": str(init), **(over or {})})
+    return RunSpec(ROOT / "configs" / "slates" / dataset / f"{model}.yaml", dataset, model, variant, seed,
+                   {**common, "trainer.epochs": args.epochs, **(over or {})})
 
 
 def paired_differences(rows: list[dict], args) -> list[dict]:
@@ -225,7 +191,10 @@ def main() -> None:
             args.name = "slate_table2"
     if args.orpo and "higr" in args.models and "higr_orpo" not in args.models:
         args.models = [*args.models, "higr_orpo"]
-    rows, table = [], []
+    overrides = parse_overrides(args.overrides)
+    bench = Bench(args.name, out_dir=args.out_dir, results_dir=args.results, reuse=args.reuse, collect=args.collect,
+                  ignore={"data": CTR_ONLY})
+    rows, paired = bench.rows, []
 
     def add(dataset, model, variant, seed, metrics, timing, config):
         """Two rows per run (DESIGN §10): truth=effective (+ diversity, coverage) and truth=impressions."""
@@ -238,21 +207,9 @@ def main() -> None:
                              "timing": {k: round(v, 2) for k, v in timing.items() if v == v},
                              "config": config})
 
-    def ms(runs, key):
-        vals = [r[key] for r in runs]
-        if len(vals) == 1:
-            return f"{vals[0]:.4f}"
-        return f"{statistics.mean(vals):.4f} ± {statistics.stdev(vals):.4f}"
-
     def save(done: bool) -> None:
         """Written after every run, so a killed benchmark keeps what it measured (marked partial)."""
-        lines = ["| dataset | model | variant | hit@5 | recall@5 | NDCG@5 | imp. hit@5 | imp. recall@5 | imp. NDCG@5 "
-                 "| diversity@5 | coverage@5 | seeds |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for dataset, model, variant, runs in table:
-            if runs:
-                lines.append(f"| {dataset} | {model} | {variant} | " + " | ".join(
-                    ms(runs, k) for k in ("hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5",
-                                          "impressions/ndcg@5", "diversity@5", "coverage@5")) + f" | {len(runs)} |")
+        lines = [seed_table([r for r in rows if not r["variant"].startswith("slate_size_")], COLUMNS)]
         sweep = [r for r in rows if r["variant"].startswith("slate_size_") and r["truth"] == "effective"]
         if sweep:
             lines += ["", "Slate-length sweep (Figure 4; models trained with M=5, seed " + str(args.seeds[0])
@@ -265,13 +222,10 @@ def main() -> None:
                     + " |")
         if done and sweep:
             plot_sweep(sweep, args.results / "slate_quality_sweep.png")
-        collected = ("Collected (`--collect`) from the finished runs: the `seeds` column says how many seeds each "
-                     "row holds; missing runs: " + (", ".join(missing) or "none") + ".\n\n") if args.collect else ""
-        notes = ("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") + collected + (
-            f"Seeds {args.seeds}; M=5, B=5; epoch cap {args.epochs}, early stopping on validation NDCG@5 "
-            "(patience in the configs). Effective views = hit/recall/NDCG; impressions = 'imp.'. "
-            "Published (HiGR Table 2, industrial data, 0.025B models): impressions hit@5 TIGER .1812, HSTU .2281, "
-            "OneRec .2438, HiGR w/o RL .2641; effective NDCG .0406/.0492/.0589/.0631.\n\n" + "\n".join(lines))
+        notes = (f"Seeds {args.seeds}; M=5, B=5; epoch cap {args.epochs}, early stopping on validation NDCG@5 "
+                 "(patience in the configs). Effective views = hit/recall/NDCG; impressions = 'imp.'. "
+                 "Published (HiGR Table 2, industrial data, 0.025B models): impressions hit@5 TIGER .1812, HSTU .2281, "
+                 "OneRec .2438, HiGR w/o RL .2641; effective NDCG .0406/.0492/.0589/.0631.\n\n" + "\n".join(lines))
         if paired:
             def ci(p, m):
                 return f"{p[m]['diff']:+.4f} [{p[m]['ci_low']:+.4f}, {p[m]['ci_high']:+.4f}]"
@@ -282,11 +236,9 @@ def main() -> None:
                       "|---|---|---|---|---|\n"
                       + "\n".join(f"| {p['dataset']} | {p['seed']} | {p['against']} | {ci(p, 'ndcg@5')} | "
                                    f"{ci(p, 'hit@5')} |" for p in paired))
-        write_results(args.name, rows, out_dir=args.results, notes=notes,
-                      command="python benchmarks/slate_quality.py " + " ".join(sys.argv[1:]),
-                      extra={"paired": paired} if paired else None)
+        bench.save(done, notes, extra={"paired": paired} if paired else None)
 
-    sids, table_runs, missing, paired = {}, {}, [], []
+    sids = {}
     variant_sids = {}  # (dataset, variant) -> codes.parquet of that variant
     for dataset in args.datasets:
         sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources, args.sid_method,
@@ -301,7 +253,6 @@ def main() -> None:
         pop = slate_metrics(np.tile(top, (len(ss), 1)), ss.effective, ss.impressions, 5,
                             np.concatenate([[-1], task.codes[:, 0]]), task.data.num_items)
         add(dataset, "popularity", "default", 0, {k: pop[k] for k in KEYS}, {}, {"slate_size": 5})
-        table.append((dataset, "popularity", "default", [pop]))
         for name in args.variants:
             v = VARIANTS[name]
             if "sources" not in v and "method" not in v:
@@ -310,7 +261,7 @@ def main() -> None:
             ckpt = v.get("checkpoint", "").format(out=args.out_dir, dataset=dataset) or None
             if ckpt and not Path(ckpt).exists():
                 print(f"not run yet: {ckpt} (variant {name} needs it)", flush=True)
-                missing.append(f"{dataset} {name}: {ckpt}")
+                bench.missing.append(f"{dataset} {name}: {ckpt}")
                 continue
             variant_sids[dataset, name] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", v.get("sources"),
                                                        v.get("method"), ckpt)
@@ -318,43 +269,41 @@ def main() -> None:
     # Seed-major order, so that an interrupted benchmark still holds every model on every dataset for
     # the first seed: first seed's models, then the ablations (first seed unless --ablation-seeds), then the other seeds.
     first, rest = args.seeds[:1], args.seeds[1:]
-    jobs = [(s, d, m, args.variant, args.overrides, sids[d]) for s in first for d in args.datasets for m in args.models]
+    jobs = [spec_for(d, m, s, args, sids[d], overrides, args.variant) for s in first for d in args.datasets
+            for m in args.models]
     if args.ablations:
-        jobs += [(s, d, "higr", name, over, sids[d]) for s in (args.ablation_seeds or args.seeds)
+        jobs += [spec_for(d, "higr", s, args, sids[d], over, name) for s in (args.ablation_seeds or args.seeds)
                  for d in (args.ablation_datasets or args.datasets) for name, over in ABLATIONS.items()]
-    jobs += [(s, d, VARIANTS[name].get("model", "higr"), name, [*VARIANTS[name].get("over", []), *args.overrides],
-              variant_sids[d, name])
+    jobs += [spec_for(d, VARIANTS[name].get("model", "higr"), s, args, variant_sids[d, name],
+                      {**VARIANTS[name].get("over", {}), **overrides}, name)
              for s in (args.variant_seeds or args.seeds) for d in args.datasets for name in args.variants
              if (d, name) in variant_sids]
-    jobs += [(s, d, m, args.variant, args.overrides, sids[d]) for s in rest for d in args.datasets for m in args.models]
-    for seed, dataset, model, variant, over, run_sids in jobs:
-        if (dataset, model, variant) not in table_runs:
-            table_runs[dataset, model, variant] = []
-            table.append((dataset, model, variant, table_runs[dataset, model, variant]))
-        cfg, result, seconds, reused = run_one(dataset, model, seed, args, run_sids, over, variant)
-        if result is None:  # --collect and the run is not there
-            print("not run yet:", dataset, model, variant, seed, flush=True)
-            missing.append(f"{dataset} {model} seed {seed}")
+    jobs += [spec_for(d, m, s, args, sids[d], overrides, args.variant) for s in rest for d in args.datasets
+             for m in args.models]
+    for spec in jobs:
+        dataset, model, variant, seed = spec.dataset, spec.model, spec.variant, spec.seed
+        run = bench.run(spec, align) if model == "higr_orpo" else bench.run(spec)
+        if run.result is None:  # --collect and the run is not there
             continue
-        test = result["test"]
+        cfg, result, test = run.cfg, run.result, run.result["test"]
         sweep = args.sweep and model in ("higr", "onerec") and variant == args.variant and seed == args.seeds[0]
         if args.predictions_dir or sweep:  # the best validation weights, as the trainer tested them
-            _, task, model_obj = load_for_eval(Path(cfg.trainer.out_dir) / cfg.trainer.run_name / "best")
+            _, task, model_obj = load_for_eval(run.dir / "best")
         if args.predictions_dir:
             task.evaluate(model_obj, "test", ks=(5,), batch_size=1024, device="cpu",
                           predictions=str(args.predictions_dir / f"{cfg.trainer.run_name}.parquet"))
         metrics = {k: test[k] for k in KEYS if k in test}
-        timing = {"train_s": seconds, "train_samples_per_s": result.get("train_samples_per_s") or float("nan"),
+        timing = {"train_s": run.seconds, "train_samples_per_s": result.get("train_samples_per_s") or float("nan"),
                   "eval_slates_per_s": test.get("slates_per_s", float("nan"))}
         config = {"model": cfg.to_dict()["model"], "epochs_cap": cfg.trainer.epochs, "best_epoch": result.get("best_epoch"),
                   "epochs": result.get("epochs"), "valid_ndcg@5": (result.get("valid") or {}).get("ndcg@5"),
                   "train_samples": cfg.data.train_samples, "split": cfg.data.split, "beam": cfg.data.beam,
-                  "lr": cfg.trainer.lr, "reused": reused}
+                  "lr": cfg.trainer.lr, "reused": run.reused}
         if model == "higr_orpo":
             config["alignment"] = {k: v for k, v in cfg.to_dict()["alignment"].items() if k != "init"}
         add(dataset, model, variant, seed, metrics, timing, config)
-        table_runs[dataset, model, variant].append(test)
-        print(dataset, model, variant, seed, {k: round(test[k], 4) for k in KEYS[:3]}, f"{seconds:.0f}s", flush=True)
+        print(dataset, model, variant, seed, {k: round(test[k], 4) for k in KEYS[:3]}, f"{run.seconds:.0f}s",
+              flush=True)
         if sweep:
             for L in SWEEP:
                 m = task.evaluate(model_obj, "test", ks=(L,), batch_size=1024, device="cpu", slate_size=L)
@@ -365,6 +314,7 @@ def main() -> None:
     if args.paired and args.predictions_dir:
         paired += paired_differences(rows, args)
     save(done=True)
+
 
 if __name__ == "__main__":
     main()

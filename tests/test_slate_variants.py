@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from hgrec.benchmarking import override_list
 from hgrec.training.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,10 +19,10 @@ _spec.loader.exec_module(sq)
 def test_variant_overrides_make_a_valid_higr_config(dataset, name):
     v = sq.VARIANTS[name]
     model = v.get("model", "higr")
-    cfg = load_config(ROOT / "configs" / "slates" / dataset / f"{model}.yaml", v.get("over", []))
+    cfg = load_config(ROOT / "configs" / "slates" / dataset / f"{model}.yaml", override_list(v.get("over", {})))
     assert cfg.model_name == model
     m = cfg.to_dict()["model"]
-    if "model.item_ids=true" in v.get("over", []):
-        assert m["item_ids"] is True
+    for key, value in v.get("over", {}).items():
+        assert m[key.removeprefix("model.")] == value
     assert set(v) <= {"over", "sources", "method", "checkpoint", "model"}
     assert cfg.trainer.eval_every == 1 and cfg.trainer.epochs >= 40  # early stopping decides, not the cap

@@ -120,7 +120,8 @@ def write_results(
     return path
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
+    """A number as the results tables print it (4 significant digits below 1, thousands separators above)."""
     if isinstance(v, float):
         if v == 0:
             return "0"
@@ -158,8 +159,8 @@ def render_markdown(doc: dict[str, Any]) -> str:
         lines += ["", doc["notes"]]
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in rows:
-        cells = [_fmt(r.get(k, "")) for k in fixed]
-        cells += [_fmt(r["metrics"][k]) if k in r.get("metrics", {}) else "" for k in metric_keys]
-        cells += [_fmt(r["timing"][k]) if k in r.get("timing", {}) else "" for k in timing_keys]
+        cells = [format_value(r.get(k, "")) for k in fixed]
+        cells += [format_value(r["metrics"][k]) if k in r.get("metrics", {}) else "" for k in metric_keys]
+        cells += [format_value(r["timing"][k]) if k in r.get("timing", {}) else "" for k in timing_keys]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -1,11 +1,16 @@
 """The results report (benchmarks/report.py): exact rendering of a fixture, and docs/results.md in sync."""
 
+import importlib.util as _util
 import shutil
 from pathlib import Path
 
 import pytest
 
-from hgrec.utils.report import aggregate, render_headline, render_report, replace_block
+_spec = _util.spec_from_file_location("reporting", Path(__file__).resolve().parents[2] / "benchmarks" / "reporting.py")
+reporting = _util.module_from_spec(_spec)
+_spec.loader.exec_module(reporting)
+aggregate, render_headline, render_report, replace_block = (reporting.aggregate, reporting.render_headline,
+                                                             reporting.render_report, reporting.replace_block)
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).parent / "fixtures" / "toy_bench.json"
@@ -72,7 +77,7 @@ def test_docs_results_and_readme_are_up_to_date_with_the_json_files():
 
 
 def test_verdict_names_the_models_that_beat_higr_and_by_how_much():
-    from hgrec.utils.report import verdict
+    verdict = reporting.verdict
 
     def row(model, seed, ndcg, truth="effective", variant="default"):
         return {"dataset": "d", "model": model, "variant": variant, "seed": seed, "truth": truth,
@@ -88,7 +93,7 @@ def test_verdict_names_the_models_that_beat_higr_and_by_how_much():
 
 
 def test_best_variant_is_chosen_on_validation_not_test():
-    from hgrec.utils.report import best_variant
+    best_variant = reporting.best_variant
 
     def row(variant, valid, test):
         return {"dataset": "d", "model": "higr", "variant": variant, "seed": 0, "truth": "effective",

@@ -1,4 +1,5 @@
-"""The results report: every `benchmarks/results/*.json` rendered into one Markdown page (docs/results.md).
+"""The project's results report (prose about this project, so it lives beside the benchmarks, not in the
+library): every `benchmarks/results/*.json` rendered into one Markdown page (docs/results.md).
 
     python benchmarks/report.py            # writes docs/results.md and the README's headline block
 
@@ -19,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from hgrec.utils.results import _fmt
+from hgrec.utils.results import format_value as _fmt
 
 # results name -> (title, what it measures)
 SECTIONS: dict[str, tuple[str, str]] = {

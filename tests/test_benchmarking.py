@@ -1,0 +1,77 @@
+"""The benchmark harness (hgrec.benchmarking): overrides as dicts, runs trained / reused / collected,
+per-seed tables generated from the JSON rows, partial results."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+from hgrec.benchmarking import Bench, RunSpec, mean_std, override_list, parse_overrides, seed_table
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "configs" / "sample" / "sasrec.yaml"
+
+
+def test_overrides_round_trip_through_the_command_line_form():
+    over = {"model.item_ids": True, "trainer.lr": 2e-3, "data.root": "/data/my logs: v2", "items.sources": ["text", "collab"],
+            "trainer.epochs": 40, "items.model_checkpoint": None}
+    assert parse_overrides(override_list(over)) == over
+    with pytest.raises(SystemExit, match="key.path=value"):
+        parse_overrides(["trainer.lr"])
+
+
+def test_a_spec_becomes_the_run_config(tmp_path):
+    bench = Bench("t", out_dir=tmp_path)
+    spec = RunSpec(ROOT / "configs" / "slates" / "ml-100k" / "higr.yaml", "ml-100k", "higr", "hybrid", 2,
+                   {"model.item_ids": True, "trainer.lr": 1e-3})
+    cfg = bench.config(spec)
+    assert cfg.model.item_ids is True and cfg.trainer.lr == 1e-3 and cfg.trainer.seed == 2
+    assert cfg.trainer.run_name == "ml-100k-higr-hybrid-s2" and Path(cfg.trainer.out_dir) == tmp_path
+
+
+def _rows():
+    rows = []
+    for seed, (a, b) in enumerate([(0.1, 0.5), (0.2, 0.7), (0.3, 0.6)]):
+        rows.append({"dataset": "d", "model": "m", "variant": "default", "seed": seed, "truth": "effective",
+                     "metrics": {"ndcg@5": a}})
+        rows.append({"dataset": "d", "model": "m", "variant": "default", "seed": seed, "truth": "impressions",
+                     "metrics": {"ndcg@5": b}})
+    rows.append({"dataset": "d", "model": "pop", "variant": "default", "seed": 0, "truth": "effective",
+                 "metrics": {"ndcg@5": 0.05}})
+    return rows
+
+
+def test_seed_table_is_the_mean_and_std_of_the_rows():
+    table = seed_table(_rows(), [("NDCG", "ndcg@5", {"truth": "effective"}), ("imp. NDCG", "ndcg@5",
+                                                                              {"truth": "impressions"})])
+    lines = table.splitlines()
+    assert lines[0] == "| dataset | model | variant | NDCG | imp. NDCG | seeds |"
+    m = lines[2].split(" | ")
+    assert m[3] == f"{statistics.mean([.1, .2, .3]):.4f} ± {statistics.stdev([.1, .2, .3]):.4f}"
+    assert m[4] == f"{statistics.mean([.5, .7, .6]):.4f} ± {statistics.stdev([.5, .7, .6]):.4f}"
+    assert lines[3] == "| d | pop | default | 0.0500 |  | 1 |"
+    assert mean_std([1234567.0, 1234567.0]) == "1,234,567"
+
+
+def test_a_run_is_trained_once_then_reused_and_collect_trains_nothing(tmp_path):
+    spec = RunSpec(SAMPLE, "sample", "sasrec", "default", 0, {"trainer.max_steps": 2, "trainer.epochs": 1})
+    first = Bench("t", out_dir=tmp_path, results_dir=tmp_path / "results").run(spec)
+    assert not first.reused and first.result["test"] and (first.dir / "metrics.json").exists()
+
+    def never(cfg):
+        raise AssertionError("a finished run was trained again")
+
+    again = Bench("t", out_dir=tmp_path, reuse=True).run(spec, never)
+    assert again.reused and again.result["test"] == first.result["test"]
+    other = RunSpec(SAMPLE, "sample", "sasrec", "default", 1, spec.overrides)  # never trained
+    bench = Bench("t", out_dir=tmp_path, results_dir=tmp_path / "results", collect=True)
+    assert bench.run(other, never).result is None and bench.missing == ["sample sasrec default seed 1"]
+    bench.rows.append({"dataset": "sample", "model": "sasrec", "variant": "default", "seed": 0,
+                       "metrics": {k: v for k, v in first.result["test"].items() if k.startswith("ndcg@")}})
+    bench.save(done=False, notes="the table")
+    doc = json.loads((tmp_path / "results" / "t.json").read_text())
+    assert doc["notes"].startswith("**Partial") and "missing runs: sample sasrec default seed 1" in doc["notes"]
+    assert "the table" in (tmp_path / "results" / "t.md").read_text()
