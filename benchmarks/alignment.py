@@ -107,21 +107,11 @@ class StepMemory:
 
 
 def _gains(ds):
-    """Per-interaction graded relevance for the in-slate ranking measures: the watch ratio (capped
-    at 2) where the source logs one, the rating where it has ratings, else 1."""
-    import polars as pl
+    """Per-interaction graded relevance for the in-slate ranking measures (hgrec.data.feedback.graded_gains)."""
+    from hgrec.data.feedback import Feedback, graded_gains
 
-    from hgrec.alignment.pairs import WATCH_RATIO_CAP, Feedback
-
-    df = ds.interactions
-    n = df.height
-    if "watch_ratio" in df.columns:
-        g = np.clip(df["watch_ratio"].fill_null(0.0).fill_nan(0.0).to_numpy(), 0, WATCH_RATIO_CAP)
-    elif "rating" in df.columns:
-        g = df["rating"].cast(pl.Float32).to_numpy()
-    else:
-        g = np.ones(n)
-    return Feedback(g.astype(np.float32), np.zeros(n, dtype=bool), "gain")
+    g = graded_gains(ds)
+    return Feedback(g, np.zeros(len(g), dtype=bool), "gain")
 
 
 def in_slate_ndcg(slates: np.ndarray, truth: np.ndarray, gains: np.ndarray, k: int = 5) -> tuple[float, float, int]:

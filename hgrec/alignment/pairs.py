@@ -42,49 +42,9 @@ import dataclasses
 
 import numpy as np
 
+from hgrec.data.feedback import Feedback, feedback_signals  # noqa: F401 (the rules live in the data layer)
+
 KINDS = ("ranking", "interest", "repetition")
-WATCH_RATIO_CAP = 2.0  # KuaiRand strength: min(watch_ratio, cap) + LIKE_FOLLOW_BONUS * (like + follow)
-LIKE_FOLLOW_BONUS = 2.0
-LOW_RATING = 2  # ML-100K: a rating <= 2 is negative feedback
-
-
-@dataclasses.dataclass
-class Feedback:
-    """Per-interaction signals, aligned with `ds.interactions`."""
-
-    strength: np.ndarray  # (n,) float32: how strongly the user engaged (higher = better)
-    negative: np.ndarray  # (n,) bool: an exposure with negative feedback
-    description: str
-
-
-def feedback_signals(ds) -> Feedback:
-    """Feedback strength and negative-feedback flags of every interaction (module docstring)."""
-    df = ds.interactions
-    cols = set(df.columns)
-    n = df.height
-    eff = df["effective"].to_numpy() if "effective" in cols else np.ones(n, dtype=bool)
-    if "watch_ratio" in cols:  # KuaiRand
-        wr = np.clip(df["watch_ratio"].fill_null(0.0).fill_nan(0.0).to_numpy(), 0.0, WATCH_RATIO_CAP)
-        explicit = np.zeros(n, dtype=bool)
-        bonus = np.zeros(n, dtype=np.float32)
-        for c in ("liked", "followed"):
-            if c in cols:
-                v = df[c].fill_null(False).to_numpy()
-                bonus += LIKE_FOLLOW_BONUS * v
-                explicit |= v
-        negative = ~eff & ~explicit
-        if "hated" in cols:
-            negative |= df["hated"].fill_null(False).to_numpy()
-        return Feedback((wr + bonus).astype(np.float32), negative,
-                        f"strength = min(watch_ratio, {WATCH_RATIO_CAP:g}) + {LIKE_FOLLOW_BONUS:g}*(like + follow); "
-                        "negative = is_hate or (not a long view and no like/follow)")
-    if "rating" in cols:  # ML-100K
-        r = df["rating"].to_numpy().astype(np.float32)
-        return Feedback(r, r <= LOW_RATING, f"strength = rating; negative = rating <= {LOW_RATING}")
-    negative = ~eff if ds.info.has_negatives else np.zeros(n, dtype=bool)
-    return Feedback(np.ones(n, dtype=np.float32), negative, "strength = 1 (logged order); negative = not effective")
-
-
 # ---------------------------------------------------------------------------------------------
 # Windows: the sample's engaged items, their strength, and where the window ends in the log
 

@@ -302,10 +302,9 @@ def session_stats(data: CTRData) -> dict[str, float]:
 def labels_from_actions(actions: np.ndarray, label: str, rating_scale: bool) -> np.ndarray:
     """The label of exposures whose feedback is only known as action codes (module docstring):
     click sources code 1 + clicked + 2 * effective, rating sources the rating (effective = >= 4)."""
-    a = np.asarray(actions, dtype=np.int64)
-    if rating_scale:
-        return (a >= 4).astype(np.int8)
-    return (((a - 1) >> 1) & 1 if label == "effective" else (a - 1) & 1).astype(np.int8)
+    from hgrec.data.feedback import FeedbackScheme
+
+    return FeedbackScheme("rating" if rating_scale else "watch").labels(actions, label)
 
 
 def request_batch(items: np.ndarray, actions: np.ndarray, labels: np.ndarray, ts_ms: np.ndarray,

@@ -53,6 +53,7 @@ import torch
 import hgrec
 from hgrec.data.batch import context_batch
 from hgrec.data.errors import DataError
+from hgrec.data.feedback import feedback_scheme
 from hgrec.decoding.slates import makes_slates, slate_generator
 from hgrec.models.capabilities import ClickModel
 from hgrec.serving.recommend import Recommender
@@ -281,14 +282,35 @@ class InferenceEngine:
               timestamp: float | None = None, tab: int | None = None) -> list[float]:
         """Click probabilities of `candidates` shown together at `timestamp` (unix s; default: the
         last history time), after the user's logged exposures (`user_id`) or an explicit `history`
-        with its `actions` (feedback codes as in training: click sources 1 + clicked + 2 * long view,
-        rating sources the rating; default: the strongest positive) and `timestamps` (default: all
-        0, one session). CTR checkpoints only (HPGR, DIN, HSTU-CTR, MTGR). A model trained with side
-        features (`data.features`) gets them by the training code path (`CTRFeatures`): the user's
-        profile and counters when `user_id` is known (default buckets otherwise, also next to an
-        explicit history), the candidates' side features and counters at `timestamp`, and `tab`."""
-        from hgrec.data.ctr_samples import labels_from_actions, request_batch
+        with its `actions` (feedback codes as in training, `hgrec.data.feedback`: click sources
+        1 + clicked + 2 * long view, rating sources the rating; default: the strongest positive) and
+        `timestamps` (default: all 0, one session). CTR checkpoints only (HPGR, DIN, HSTU-CTR, MTGR). A
+        model trained with side features (`data.features`) gets them by the training code path
+        (`CTRFeatures`): the user's profile and counters when `user_id` is known (default buckets
+        otherwise, also next to an explicit history), the candidates' side features and counters at
+        `timestamp`, and `tab`."""
+        from hgrec.data.ctr_samples import request_batch
 
+        cand = self._check_candidates(candidates)
+        if history is not None:
+            u, (items, act, labels, ts) = self._known_user(user_id), self._explicit_history(history, actions, timestamps)
+        elif user_id is not None:
+            u = self._known_user(user_id, required=True)
+            items, act, labels, ts = self._logged_history(u)
+        else:
+            raise RequestError("give a user_id or a history")
+        if timestamp is not None and not math.isfinite(timestamp):
+            raise RequestError("timestamp: must be a finite number")
+        data = self.rec.task.data
+        try:
+            b = request_batch(items, act, labels, ts, cand, None if timestamp is None else int(round(timestamp * 1000)),
+                              data.session_gap_ms, data.max_len, data.features, u, tab)
+        except DataError as e:
+            raise RequestError(str(e)) from e
+        return self._click_probabilities({k: torch.from_numpy(v).to(self.rec.device) for k, v in b.items()})
+
+    def _check_candidates(self, candidates) -> np.ndarray:
+        """The request's candidates as dense ids, on a CTR checkpoint, within the limits."""
         if len(candidates) > self.limits.max_candidates:
             raise RequestError(f"candidates: {len(candidates)} items is more than this server scores per request "
                                f"({self.limits.max_candidates})")
@@ -297,67 +319,63 @@ class InferenceEngine:
                                "serve a CTR checkpoint (HPGR, DIN, HSTU-CTR, MTGR) for /v1/score", 409)
         if not candidates:
             raise RequestError("candidates: give at least one item id")
-        rec, data = self.rec, self.rec.task.data
         try:
-            cand = rec.ds.item_map.to_dense(list(candidates), where="candidates")
+            return self.rec.ds.item_map.to_dense(list(candidates), where="candidates")
         except DataError as e:
             raise RequestError(str(e)) from e
-        rating = "rating" in rec.ds.interactions.columns and "clicked" not in rec.ds.interactions.columns
-        u = None  # dense user for the side features; None = unknown (default buckets)
-        if history is not None:
-            if user_id is not None:
-                try:
-                    u = int(rec.ds.user_map.to_dense([user_id], where="user_id")[0])
-                except DataError:
-                    u = None  # a new user with an explicit history: default profile and counters
-            try:
-                items = rec.ds.item_map.to_dense(list(history), where="history") if history else np.zeros(0, np.int64)
-            except DataError as e:
-                raise RequestError(str(e)) from e
-            top = 5 if rating else 4
-            if actions is None:
-                act = np.full(len(items), top, dtype=np.int64)
-            else:
-                if len(actions) != len(items):
-                    raise RequestError(f"actions: {len(actions)} values for a history of {len(items)} items")
-                act = np.asarray(actions, dtype=np.int64)
-                if len(act) and (act.min() < 1 or act.max() > top):
-                    raise RequestError(f"actions: codes must be in 1..{top} "
-                                       f"({'the rating' if rating else '1 + clicked + 2 * long view'})")
-            if timestamps is not None:
-                if len(timestamps) != len(items):
-                    raise RequestError(f"timestamps: {len(timestamps)} values for a history of {len(items)} items")
-                t = np.asarray(timestamps, dtype=np.float64)
-                if not np.isfinite(t).all():
-                    raise RequestError("timestamps: must be finite numbers (got NaN or inf)")
-                ts = np.round(t * 1000).astype(np.int64)
-            else:
-                ts = np.zeros(len(items), dtype=np.int64)
-            labels = labels_from_actions(act, data.label, rating)
-        elif user_id is not None:
-            try:
-                u = int(rec.ds.user_map.to_dense([user_id], where="user_id")[0])
-            except DataError as e:
+
+    def _known_user(self, user_id, required: bool = False) -> int | None:
+        """Dense id of `user_id`; None for no id or (next to an explicit history) a new user: default profile."""
+        if user_id is None:
+            return None
+        try:
+            return int(self.rec.ds.user_map.to_dense([user_id], where="user_id")[0])
+        except DataError as e:
+            if required:
                 raise RequestError(str(e), 404) from e
-            rows = slice(data.offsets[u], data.offsets[u + 1])
-            c = data.columns
-            items, act, labels, ts = c["item"][rows], c["action"][rows], c["label"][rows], c["ts_ms"][rows]
-        else:
-            raise RequestError("give a user_id or a history")
-        if timestamp is not None and not math.isfinite(timestamp):
-            raise RequestError("timestamp: must be a finite number")
+            return None
+
+    def _explicit_history(self, history, actions, timestamps):
+        """An explicit history -> (items, action codes, labels, times in ms), checked against the source's feedback."""
+        rec = self.rec
         try:
-            b = request_batch(items, act, labels, ts, cand, None if timestamp is None else int(round(timestamp * 1000)),
-                              data.session_gap_ms, data.max_len, data.features, u, tab)
+            items = rec.ds.item_map.to_dense(list(history), where="history") if history else np.zeros(0, np.int64)
         except DataError as e:
             raise RequestError(str(e)) from e
-        batch = {k: torch.from_numpy(v).to(rec.device) for k, v in b.items()}
+        scheme = feedback_scheme(rec.ds)
+        top = scheme.strongest_action
+        if actions is None:
+            act = np.full(len(items), top, dtype=np.int64)
+        else:
+            if len(actions) != len(items):
+                raise RequestError(f"actions: {len(actions)} values for a history of {len(items)} items")
+            act = np.asarray(actions, dtype=np.int64)
+            if len(act) and (act.min() < 1 or act.max() > top):
+                raise RequestError(f"actions: codes must be in 1..{top} ({scheme.action_meaning})")
+        if timestamps is None:
+            ts = np.zeros(len(items), dtype=np.int64)
+        else:
+            if len(timestamps) != len(items):
+                raise RequestError(f"timestamps: {len(timestamps)} values for a history of {len(items)} items")
+            t = np.asarray(timestamps, dtype=np.float64)
+            if not np.isfinite(t).all():
+                raise RequestError("timestamps: must be finite numbers (got NaN or inf)")
+            ts = np.round(t * 1000).astype(np.int64)  # request seconds -> stored milliseconds
+        return items, act, scheme.labels(act, rec.task.data.label), ts
+
+    def _logged_history(self, u: int):
+        """The user's logged exposures, exactly as training saw them."""
+        data = self.rec.task.data
+        rows, c = slice(data.offsets[u], data.offsets[u + 1]), data.columns
+        return c["item"][rows], c["action"][rows], c["label"][rows], c["ts_ms"][rows]
+
+    def _click_probabilities(self, batch) -> list[float]:
         if not self._model_lock.acquire(timeout=self.limits.deadline_s):
             raise RequestError(f"the model stayed busy for the deadline of {self.limits.deadline_s:g} s; "
                                "retry later", 503, retry_after=1)
         try:
             with torch.inference_mode():
-                p = torch.sigmoid(rec.model.predict(batch).float())
+                p = torch.sigmoid(self.rec.model.predict(batch).float())
         finally:
             self._model_lock.release()
         return [float(v) for v in p.cpu()]
