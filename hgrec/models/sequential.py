@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hgrec.nn.losses import chunked_softmax_ce
+
 
 @dataclasses.dataclass
 class HeadConfig:
@@ -95,9 +97,8 @@ class NextItemModel(nn.Module):
         h = self._out(h)
         tau = self.head.temperature
         if self.head.loss == "ce":
-            logits = h @ self._items().T / tau  # (n, N+1)
-            logits[:, 0] = -math.inf
-            loss = F.cross_entropy(logits, y, reduction="sum")
+            # full-catalogue softmax, chunk by chunk in a reused buffer: never the (n, N+1) logits (issue 24)
+            loss = chunked_softmax_ce(h, self._items(), y, tau)
         elif self.head.loss == "sampled":
             pos = (h * self._items(y)).sum(-1, keepdim=True) / tau  # (n, 1)
             if self.head.negatives == "uniform":
