@@ -287,11 +287,13 @@ def main() -> None:
             continue
         cfg, result, test = run.cfg, run.result, run.result["test"]
         sweep = args.sweep and model in ("higr", "onerec") and variant == args.variant and seed == args.seeds[0]
-        if args.predictions_dir or sweep:  # the best validation weights, as the trainer tested them
+        pred = args.predictions_dir / f"{cfg.trainer.run_name}.parquet" if args.predictions_dir else None
+        finished = (run.dir / "metrics.json").stat().st_mtime
+        stale = pred is not None and not (pred.exists() and pred.stat().st_mtime >= finished)
+        if stale or sweep:  # the best validation weights, as the trainer tested them
             _, task, model_obj = load_for_eval(run.dir / "best")
-        if args.predictions_dir:
-            task.evaluate(model_obj, "test", ks=(5,), batch_size=1024, device="cpu",
-                          predictions=str(args.predictions_dir / f"{cfg.trainer.run_name}.parquet"))
+        if stale:  # else: this very run's predictions file is there already
+            task.evaluate(model_obj, "test", ks=(5,), batch_size=1024, device="cpu", predictions=str(pred))
         metrics = {k: test[k] for k in KEYS if k in test}
         timing = {"train_s": run.seconds, "train_samples_per_s": result.get("train_samples_per_s") or float("nan"),
                   "eval_slates_per_s": test.get("slates_per_s", float("nan"))}
