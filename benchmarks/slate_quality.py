@@ -76,6 +76,7 @@ VARIANTS = {
     "tiger_sasrec_sids": {"model": "tiger", "sources": ["model"],  # control: TIGER on the same SASRec-table SIDs
                           "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},
 }
+SID_MODELS = {"tiger", "onerec", "higr", "higr_orpo"}  # decoded by a beam over semantic IDs
 KEYS = ["hit@5", "recall@5", "ndcg@5", "impressions/hit@5", "impressions/recall@5", "impressions/ndcg@5",
         "diversity@5", "coverage@5"]
 EFF, IMP = {"truth": "effective"}, {"truth": "impressions"}
@@ -122,6 +123,37 @@ def spec_for(dataset, model, seed, args, sids, over=None, variant="default") -> 
                        {**common, "alignment.init": str(init), **(over or {})})
     return RunSpec(ROOT / "configs" / "slates" / dataset / f"{model}.yaml", dataset, model, variant, seed,
                    {**common, "trainer.epochs": args.epochs, **(over or {})})
+
+
+def beam_selection(run_dir: Path, task, model, beams: list[int], prediction: Path | None, trained: dict) -> dict:
+    """The decoding beam of a semantic-ID model chosen on validation NDCG@5 among `beams`, and the test metrics
+    at that beam (with its predictions file). The training run's own beam (`data.beam`) is known from its
+    metrics.json (`trained`: same weights, same beam); the others are cached in the run folder
+    (beam_selection.json), so a beam already validated is not decoded again."""
+    from hgrec.utils.atomic import atomic_write_text
+
+    path = run_dir / "beam_selection.json"
+    done = json.loads(path.read_text()) if path.exists() else {}
+    finished = (run_dir / "metrics.json").stat().st_mtime
+    if done.get("finished") != finished:
+        done = {"finished": finished, "valid": {str(trained["beam"]): trained["valid"]}, "test": trained["test"],
+                "test_beam": trained["beam"]}
+        if prediction is not None and prediction.exists() and prediction.stat().st_mtime >= finished:
+            done["predictions_beam"] = trained["beam"]  # written from this run at its own beam
+    for b in beams:
+        if str(b) not in done["valid"]:
+            done["valid"][str(b)] = task.evaluate(model, "valid", ks=(5,), batch_size=1024, device="cpu", beam=b)["ndcg@5"]
+            atomic_write_text(path, json.dumps(done, indent=1))
+    best = max(beams, key=lambda b: (done["valid"][str(b)], -b))  # ties: the narrower beam
+    need_pred = prediction is not None and not (prediction.exists() and done.get("predictions_beam") == best)
+    if done.get("test_beam") != best or need_pred:
+        done["test"] = task.evaluate(model, "test", ks=(5,), batch_size=1024, device="cpu", beam=best,
+                                     predictions=str(prediction) if prediction is not None else None)
+        done["test_beam"] = best
+        if prediction is not None:
+            done["predictions_beam"] = best
+        atomic_write_text(path, json.dumps(done, indent=1))
+    return {"beam": best, "valid": done["valid"], "test": done["test"]}
 
 
 def paired_differences(rows: list[dict], args) -> list[dict]:
@@ -178,6 +210,9 @@ def main() -> None:
     ap.add_argument("--paired-against", nargs="*", default=["sasrec:default", "tiger:default"])
     ap.add_argument("--table", type=int, choices=[2], help="2: HiGR's Table 2 (eight rows, both truth sets)")
     ap.add_argument("--orpo", action="store_true", help="also post-train each default HiGR run with ORPO")
+    ap.add_argument("--beams", nargs="*", type=int, help="decode every semantic-ID model (TIGER, OneRec-style, HiGR) "
+                    "with the beam among these that is best on validation NDCG@5; the row reports the test metrics "
+                    "at that beam (B in `config.beam`, every beam's validation score in `config.beam_valid`)")
     ap.add_argument("--reuse", action="store_true", help="pick up finished runs with the same settings")
     ap.add_argument("--collect", action="store_true", help="train nothing: the results of the finished runs only")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every model run of this --variant "
@@ -222,7 +257,9 @@ def main() -> None:
                     + " |")
         if done and sweep:
             plot_sweep(sweep, args.results / "slate_quality_sweep.png")
-        notes = (f"Seeds {args.seeds}; M=5, B=5; epoch cap {args.epochs}, early stopping on validation NDCG@5 "
+        beam = (f"B chosen on validation NDCG@5 among {args.beams} for the semantic-ID models (`config.beam`)"
+                if args.beams else "B=5")
+        notes = (f"Seeds {args.seeds}; M=5, {beam}; epoch cap {args.epochs}, early stopping on validation NDCG@5 "
                  "(patience in the configs). Effective views = hit/recall/NDCG; impressions = 'imp.'. "
                  "Published (HiGR Table 2, industrial data, 0.025B models): impressions hit@5 TIGER .1812, HSTU .2281, "
                  "OneRec .2438, HiGR w/o RL .2641; effective NDCG .0406/.0492/.0589/.0631.\n\n" + "\n".join(lines))
@@ -290,9 +327,14 @@ def main() -> None:
         pred = args.predictions_dir / f"{cfg.trainer.run_name}.parquet" if args.predictions_dir else None
         finished = (run.dir / "metrics.json").stat().st_mtime
         stale = pred is not None and not (pred.exists() and pred.stat().st_mtime >= finished)
-        if stale or sweep:  # the best validation weights, as the trainer tested them
+        beams = args.beams if args.beams and model in SID_MODELS else None
+        if stale or sweep or beams:  # the best validation weights, as the trainer tested them
             _, task, model_obj = load_for_eval(run.dir / "best")
-        if stale:  # else: this very run's predictions file is there already
+        chosen = beam_selection(run.dir, task, model_obj, beams, pred,
+                                {"beam": cfg.data.beam, "valid": result["valid"]["ndcg@5"], "test": test}) if beams else None
+        if chosen:
+            test = chosen["test"]
+        elif stale:  # else: this very run's predictions file is there already
             task.evaluate(model_obj, "test", ks=(5,), batch_size=1024, device="cpu", predictions=str(pred))
         metrics = {k: test[k] for k in KEYS if k in test}
         timing = {"train_s": run.seconds, "train_samples_per_s": result.get("train_samples_per_s") or float("nan"),
@@ -301,6 +343,9 @@ def main() -> None:
                   "epochs": result.get("epochs"), "valid_ndcg@5": (result.get("valid") or {}).get("ndcg@5"),
                   "train_samples": cfg.data.train_samples, "split": cfg.data.split, "beam": cfg.data.beam,
                   "lr": cfg.trainer.lr, "reused": run.reused}
+        if chosen:
+            config |= {"beam": chosen["beam"], "valid_ndcg@5": chosen["valid"][str(chosen["beam"])],
+                       "beam_valid": chosen["valid"], "trained_valid_ndcg@5": config["valid_ndcg@5"]}
         if model == "higr_orpo":
             config["alignment"] = {k: v for k, v in cfg.to_dict()["alignment"].items() if k != "init"}
         add(dataset, model, variant, seed, metrics, timing, config)

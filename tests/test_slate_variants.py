@@ -26,3 +26,30 @@ def test_variant_overrides_make_a_valid_higr_config(dataset, name):
         assert m[key.removeprefix("model.")] == value
     assert set(v) <= {"over", "sources", "method", "checkpoint", "model"}
     assert cfg.trainer.eval_every == 1 and cfg.trainer.epochs >= 40  # early stopping decides, not the cap
+
+
+class _FakeTask:
+    """Validation NDCG@5 peaks at beam 10; records every decode."""
+
+    def __init__(self):
+        self.calls = []
+
+    def evaluate(self, model, split, *, ks, batch_size, device, beam=None, predictions=None):
+        self.calls.append((split, beam))
+        if predictions:
+            Path(predictions).write_text(f"beam {beam}")
+        return {"ndcg@5": {5: 0.02, 10: 0.03, 20: 0.03}[beam] + (0.001 if split == "test" else 0.0)}
+
+
+def test_beam_selection_picks_the_best_validation_beam_and_caches_it(tmp_path):
+    (tmp_path / "metrics.json").write_text("{}")
+    pred = tmp_path / "pred.parquet"
+    task = _FakeTask()
+    trained = {"beam": 5, "valid": 0.02, "test": {"ndcg@5": 0.021}}
+    out = sq.beam_selection(tmp_path, task, None, [5, 10, 20], pred, trained)
+    assert out["beam"] == 10  # 10 and 20 tie: the narrower beam
+    assert out["test"]["ndcg@5"] == pytest.approx(0.031) and pred.read_text() == "beam 10"
+    assert ("valid", 5) not in task.calls  # the training run's own beam is known from its metrics
+    task.calls.clear()
+    assert sq.beam_selection(tmp_path, task, None, [5, 10, 20], pred, trained)["beam"] == 10
+    assert task.calls == []  # cached in beam_selection.json
