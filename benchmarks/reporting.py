@@ -77,6 +77,11 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "Serving under load",
         "Issue 8. The real `hgrec serve` on 127.0.0.1 under an async client: latency percentiles and "
         "requests/s at concurrency 1, 8, 32, dynamic batching on and off; errors must be 0."),
+    "training_churn": (
+        "Training without allocation churn",
+        "Issue 24, item 0. One `hgrec train` of SASRec on Amazon Beauty under /usr/bin/time -v, before and after "
+        "the full-catalogue cross-entropy moved to chunks in a reused buffer: user and system CPU time, minor "
+        "page faults, peak memory, training samples/s, evaluation users/s, and the test metrics (the same loss)."),
     "data_pipeline": (
         "Data pipeline",
         "Issue 2. Loading, id mapping and sequence building for every dataset, cold and cached."),
