@@ -157,12 +157,12 @@ def beam_selection(run_dir: Path, task, model, beams: list[int], prediction: Pat
 
 
 def paired_differences(rows: list[dict], args) -> list[dict]:
-    """`hgrec compare` of the --paired run against each --paired-against run of the same dataset and seed."""
+    """`hgrec compare` of each --paired run against each --paired-against run of the same dataset and seed."""
     from hgrec.evaluation.compare import compare_predictions
 
-    ref_model, ref_variant = args.paired.split(":")
     out = []
-    for r in rows:
+    for r, ref in ((r, ref) for ref in args.paired for r in rows):
+        ref_model, ref_variant = ref.split(":")
         if r["truth"] != "effective" or f"{r['model']}:{r['variant']}" not in args.paired_against:
             continue
         a = args.predictions_dir / f"{r['dataset']}-{r['model']}-{r['variant']}-s{r['seed']}.parquet"
@@ -170,7 +170,7 @@ def paired_differences(rows: list[dict], args) -> list[dict]:
         if not (a.exists() and b.exists()):
             continue
         diffs, users = compare_predictions(a, b, ks=(5,), resamples=1000, seed=0)
-        out.append({"dataset": r["dataset"], "seed": r["seed"], "against": f"{r['model']}:{r['variant']}",
+        out.append({"dataset": r["dataset"], "seed": r["seed"], "run": ref, "against": f"{r['model']}:{r['variant']}",
                     "users": users, **{d.metric: {"diff": round(d.diff, 5), "ci_low": round(d.ci_low, 5),
                                                    "ci_high": round(d.ci_high, 5), "p": round(d.p_value, 4)}
                                        for d in diffs}})
@@ -204,9 +204,10 @@ def main() -> None:
                     help="HiGR variants and controls (VARIANTS: hybrid context, collaborative / SASRec-table / "
                          "random SIDs, depth)")
     ap.add_argument("--variant-seeds", nargs="*", type=int, help="seeds of the --variants runs (default: --seeds)")
-    ap.add_argument("--paired", metavar="MODEL:VARIANT", help="with --predictions-dir: this run minus each "
-                    "--paired-against run of the same dataset and seed on the same test slates (hgrec compare: "
-                    "paired by user and request, user-cluster bootstrap)")
+    ap.add_argument("--paired", nargs="*", default=[], metavar="MODEL:VARIANT",
+                    help="with --predictions-dir: each of these runs minus each --paired-against run of the same "
+                         "dataset and seed on the same test slates (hgrec compare: paired by user and request, "
+                         "user-cluster bootstrap)")
     ap.add_argument("--paired-against", nargs="*", default=["sasrec:default", "tiger:default"])
     ap.add_argument("--table", type=int, choices=[2], help="2: HiGR's Table 2 (eight rows, both truth sets)")
     ap.add_argument("--orpo", action="store_true", help="also post-train each default HiGR run with ORPO")
@@ -267,12 +268,12 @@ def main() -> None:
             def ci(p, m):
                 return f"{p[m]['diff']:+.4f} [{p[m]['ci_low']:+.4f}, {p[m]['ci_high']:+.4f}]"
 
-            notes += ("\n\nPaired differences, " + args.paired + " minus each run, same test slates (`hgrec compare`: "
-                      "paired by user and request, user-cluster bootstrap, 1,000 draws, 95 % interval), effective "
-                      "views:\n\n| dataset | seed | against | NDCG@5 diff [95 % CI] | hit@5 diff [95 % CI] |\n"
-                      "|---|---|---|---|---|\n"
-                      + "\n".join(f"| {p['dataset']} | {p['seed']} | {p['against']} | {ci(p, 'ndcg@5')} | "
-                                   f"{ci(p, 'hit@5')} |" for p in paired))
+            notes += ("\n\nPaired differences, each --paired run minus each run it is compared with, same test slates "
+                      "(`hgrec compare`: paired by user and request, user-cluster bootstrap, 1,000 draws, 95 % "
+                      "interval), effective views:\n\n| dataset | seed | run | minus | NDCG@5 diff [95 % CI] | "
+                      "hit@5 diff [95 % CI] |\n|---|---|---|---|---|---|\n"
+                      + "\n".join(f"| {p['dataset']} | {p['seed']} | {p.get('run', args.paired[0])} | {p['against']} | "
+                                   f"{ci(p, 'ndcg@5')} | {ci(p, 'hit@5')} |" for p in paired))
         bench.save(done, notes, extra={"paired": paired} if paired else None)
 
     sids = {}

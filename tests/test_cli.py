@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from hgrec.cli import app
@@ -38,6 +39,7 @@ def test_errors_are_clean(tmp_path):
     assert r.exit_code == 2 and "no file matching u.item" in r.output and "Traceback" not in r.output
 
 
+@pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path):
     r = runner.invoke(app, ["demo", "--cache", str(tmp_path), "--out-dir", str(tmp_path / "runs"), "--epochs", "2"])
     assert r.exit_code == 0, r.output

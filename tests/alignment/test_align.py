@@ -115,6 +115,7 @@ def _log(run_dir):
     return [json.loads(x) for x in (run_dir / "train_log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_align_cli_runs_resumes_exactly_and_writes_a_plain_higr_checkpoint(init, tmp_path):
     runner = CliRunner()
     cfg = _align_yaml(init, tmp_path, save_every_steps=2, epochs=1)

@@ -159,6 +159,7 @@ def test_compare_ctr_refuses_bad_files(tmp_path):
     assert r.exit_code == 2 and "--k applies to ranking predictions" in r.output
 
 
+@pytest.mark.slow
 def test_compare_two_real_ctr_runs(tmp_path):
     """DIN and HSTU-CTR on the embedded KuaiRand slice: the file-rebuilt AUC/GAUC/logloss are the evaluator's."""
     small = ["model.d_model=16", "trainer.tensorboard=false", "data.dataset=sample", "trainer.eval_batch_size=2048",

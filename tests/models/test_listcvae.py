@@ -86,6 +86,7 @@ def test_slates_hold_distinct_catalogue_items(model, exclude):
         model.generate_slates(b, 4)
 
 
+@pytest.mark.slow
 def test_listcvae_trains_and_decodes_on_real_data(tmp_path):
     import numpy as np
 

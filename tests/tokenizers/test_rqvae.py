@@ -1,6 +1,7 @@
 """RQ-VAE / CRQ-VAE: eq. (2) sums, straight-through gradients, the contrastive pull, dead-code restarts."""
 
 import numpy as np
+import pytest
 import torch
 
 from hgrec.tokenizers.rqvae import RQVAE, RQVAEConfig, fit_rqvae
@@ -51,6 +52,7 @@ def test_contrastive_loss_pulls_an_anchor_positive_pair_together():
     assert cos01() > before
 
 
+@pytest.mark.slow
 def test_fit_on_real_scientific_text_vectors(load):
     from hgrec.items import encode_texts
     from hgrec.tokenizers import collision_rate

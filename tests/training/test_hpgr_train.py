@@ -72,6 +72,7 @@ def test_missing_pretrained_checkpoint_is_a_clean_error(tmp_path):
     ("hpgr_finetune", ["model.pretrained=null", "model.attention=dense"]),  # w/o pre-training, w/o PGSA
     ("hpgr_finetune", ["model.pretrained=null", "model.sem=false"]),  # w/o pre-training, w/o SEM
 ])
+@pytest.mark.slow
 def test_ctr_baselines_and_ablations_train_on_real_data(tmp_path, config, extra):
     small = [o for o in SMALL if not (config == "din" and o.startswith("model.n_heads"))]  # DIN has no heads
     cfg = load_config(f"configs/kuairand/{config}.yaml", small + extra + [

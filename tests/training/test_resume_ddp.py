@@ -42,6 +42,7 @@ def _metrics(run_dir):
     return {s: {k: v for k, v in m[s].items() if "per_s" not in k} for s in ("valid", "test")}
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
     cfg = _cfg(tmp_path)
     a = _run(["-m", "hgrec.train", "--config", str(cfg), "trainer.run_name=a"])
@@ -73,6 +74,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tmp_path):
             assert mb[split][k] == pytest.approx(ma[split][k], rel=1e-6, abs=1e-9), (split, k)
 
 
+@pytest.mark.slow
 def test_early_stopped_run_resumed_with_more_patience_equals_run_without_early_stopping(tmp_path):
     # lr 3e-2 makes validation NDCG@10 turn down at epoch 4 on the sample, so patience 1 stops the run there
     cfg = _cfg(tmp_path, epochs=6, lr=3e-2, patience=1, save_every_steps=0)
@@ -95,6 +97,7 @@ def test_early_stopped_run_resumed_with_more_patience_equals_run_without_early_s
     assert mb["train_seconds"] > first["train_seconds"]  # the time of both segments, not the last one's
 
 
+@pytest.mark.slow
 def test_ddp_two_gloo_processes_match_one(tmp_path):
     cfg = _cfg(tmp_path, max_steps=12)
     one = _run(["-m", "hgrec.train", "--config", str(cfg), "trainer.run_name=one", "model.dropout=0.0"])

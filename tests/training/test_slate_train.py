@@ -32,6 +32,7 @@ def _cfg(tmp_path, codes_path, model, extra=()):
     ("higr", ["model.slate_layers=2", "model.item_layers=1"]),
     ("onerec", ["model.decoder_layers=2"]),
 ])
+@pytest.mark.slow
 def test_slate_model_trains_and_generates_valid_slates_on_real_data(tmp_path, codes_path, model, extra):
     from hgrec.pipelines import make_task, train
 
