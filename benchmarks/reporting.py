@@ -32,10 +32,12 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "slate_variants": (
         "HiGR without its measured handicaps (issue 23)",
         "Issue 23. Every model trained until early stopping (validation NDCG@5 every epoch, patience 3, cap 40 "
-        "that does not bind), semantic IDs from the slate split's training period only; HiGR with the hybrid "
-        "item-ID + SID context, with collaborative SIDs (co-occurrence only, or a trained SASRec's item table), "
-        "and TIGER on the same collaborative SIDs as a control; popularity, SASRec and TIGER on the same test "
-        "slates."),
+        "that does not bind), semantic IDs from the slate split's training period only, the decoding beam of "
+        "every semantic-ID model chosen on validation (5, 10, 20); HiGR with the hybrid item-ID + SID context, "
+        "with collaborative SIDs (co-occurrence only, or a trained SASRec's item table) and with random codes "
+        "(the control), TIGER on the SASRec-table codes as a second control; popularity, SASRec and TIGER on the "
+        "same test slates, paired intervals from `hgrec compare` (a mean above SASRec's is not a win unless "
+        "the paired intervals say so: on KuaiRand they hold 0)."),
     "slate_quality": (
         "Slate quality, the slate-length sweep and the HSD ablations",
         "Issue 5. HiGR (GSBI) against SASRec, BERT4Rec, HSTU, TIGER and OneRec-style flat decoding; Figure 4's "
