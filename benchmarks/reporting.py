@@ -236,6 +236,11 @@ def render_section(name: str, doc: dict[str, Any], plots: list[str]) -> str:
              f"- measured: {doc['created']}, commit `{doc['git_commit']}`, on {_machine(doc['machine'])}"]
     if name in ANCHORS:
         lines.append(f"- published figures: {ANCHORS[name]}")
+    if capped := capped_rows(doc["rows"]):
+        lines.append(f"- **{capped} of {len(doc['rows'])} rows stopped at their epoch cap** (best epoch = last epoch): "
+                     "read them as lower bounds of what the model reaches, not as its converged score. The slate "
+                     "models' rerun under early stopping is `slate_variants` (issue 23); the other files' reruns "
+                     "are open (docs/roadmap.md).")
     if doc.get("notes"):
         lines += ["", doc["notes"].strip()]
     if name in WHY and (v := verdict(doc["rows"])):
@@ -249,6 +254,16 @@ def render_section(name: str, doc: dict[str, Any], plots: list[str]) -> str:
     lines += ["", "<details><summary>Every row, averaged over seeds</summary>", "", aggregate(doc["rows"]), "",
               "</details>"]
     return "\n".join(lines)
+
+
+def capped_rows(rows: list[dict[str, Any]]) -> int:
+    """Rows whose best epoch is their last (the epoch cap, not early stopping, ended the run)."""
+    n = 0
+    for r in rows:
+        t, c = r.get("timing") or {}, r.get("config") or {}
+        best, last = t.get("best_epoch", c.get("best_epoch")), t.get("epochs", c.get("epochs_cap"))
+        n += isinstance(best, int) and isinstance(last, int) and best >= last
+    return n
 
 
 def render_report(results_dir: str | Path, plot_prefix: str = "../benchmarks/results/") -> str:
