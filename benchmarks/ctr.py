@@ -34,18 +34,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+from hgrec.benchmarking import Bench, RunSpec, parse_overrides
 
-from hgrec.pipelines import train
-from hgrec.training.checkpoint import finished_run
-from hgrec.training.config import load_config
-from hgrec.utils.results import write_results
+ROOT = Path(__file__).resolve().parents[1]
 
 CONFIG_DIR = {"kuairand-pure": "kuairand", "ml-100k": "ml-100k", "sample": "kuairand"}
 LABELS = {"kuairand-pure": ["clicked", "effective"], "ml-100k": ["effective"], "sample": ["clicked"]}
@@ -53,36 +49,19 @@ RUNS = ["hpgr:default", "hpgr:no_pretrain", "hpgr:dense", "hpgr:no_sem", "hpgr:c
         "hstu_ctr:default", "mtgr:default", "din:default", "lightgbm:default", "lightgbm:cross"]
 FEATURES = ["user", "item", "context", "counters"]  # every model alike; MTGR-style and lightgbm:cross add "cross"
 VARIANT_OVERRIDES = {
-    "default": [],
-    "no_pretrain": ["model.pretrained=null"],
-    "dense": ["model.attention=dense"],
-    "no_sem": ["model.sem=false"],
-    "adaptive": ["model.top_k_mode=threshold"],  # per-candidate budget: relevance >= model.relevance_threshold
-    "nofeat": [],  # the history alone (data.features=[]): the first build's HPGR, for comparison
-    "cross": [],  # + MTGR's cross features (`cross` group), as MTGR-style gets them
+    "default": {},
+    "no_pretrain": {"model.pretrained": None},
+    "dense": {"model.attention": "dense"},
+    "no_sem": {"model.sem": False},
+    "adaptive": {"model.top_k_mode": "threshold"},  # per-candidate budget: relevance >= model.relevance_threshold
+    "nofeat": {},  # the history alone (data.features=[]): the first build's HPGR, for comparison
+    "cross": {},  # + MTGR's cross features (`cross` group), as MTGR-style gets them
 }
 REFERENCE = {  # HPGR paper (arXiv 2603.00980), private APPGallery data: orientation only
     "hpgr_auc": 0.8377, "pretraining_alone_auc": 0.8327, "gain_over_hstu_mtgr_auc_points": 1.50,
 }
-SMOKE = ["model.d_model=16", "model.d_ff=32", "trainer.epochs=1", "trainer.max_steps=6", "trainer.save_every_steps=6",
-         "trainer.eval_batch_size=4096",
-         "trainer.tensorboard=false", "trainer.warmup_steps=1"]
-
-
-def _run(cfg_path: Path, overrides: list[str], collect: bool, reuse: bool = False) -> tuple[dict | None, object, float]:
-    cfg = load_config(cfg_path, overrides)
-    run_dir = Path(cfg.trainer.out_dir) / cfg.trainer.run_name
-    if reuse and (done := finished_run(cfg, run_dir)) is not None:
-        print(f"reused: {run_dir}", flush=True)
-        return done, cfg, float("nan")
-    if collect:
-        if not (run_dir / "metrics.json").exists():
-            print(f"skip: {run_dir}/metrics.json not found", flush=True)
-            return None, cfg, float("nan")
-        return json.loads((run_dir / "metrics.json").read_text()), cfg, float("nan")
-    t0 = time.perf_counter()
-    result = train(cfg)
-    return result, cfg, time.perf_counter() - t0
+SMOKE = {"model.d_model": 16, "model.d_ff": 32, "trainer.epochs": 1, "trainer.max_steps": 6,
+         "trainer.save_every_steps": 6, "trainer.eval_batch_size": 4096, "trainer.warmup_steps": 1}
 
 
 def main() -> None:
@@ -98,7 +77,8 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-bench-runs/ctr"))
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--predictions-dir", type=Path, default=None)
-    ap.add_argument("--collect", action="store_true", help="do not train: rows from finished runs in --out-dir")
+    ap.add_argument("--collect", action="store_true",
+                    help="do not train: rows from the runs in --out-dir that finished with the same settings")
     ap.add_argument("--reuse", action="store_true",
                     help="pick up runs in --out-dir that finished with the same settings; train the others")
     ap.add_argument("--smoke", action="store_true",
@@ -112,18 +92,16 @@ def main() -> None:
                     help="feature groups of every model (hgrec/data/ctr_features.py); the nofeat variant has none")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
     args = ap.parse_args()
+    overrides = parse_overrides(args.overrides)
     if args.smoke:
         args.datasets, args.seeds = ["sample"], args.seeds[:1]
-        args.overrides = SMOKE + args.overrides
-    rows, stats, missing = [], {}, []  # missing: runs --collect did not find
+        overrides = {**SMOKE, **overrides}
+    bench = Bench("ctr", out_dir=args.out_dir, results_dir=args.results, reuse=args.reuse, collect=args.collect)
+    stats: dict[str, dict] = {}
     for dataset in args.datasets:
         cdir = ROOT / "configs" / CONFIG_DIR[dataset]
-        if not args.collect or dataset not in stats:
-            stats[dataset] = dataset_session_stats(dataset, None if dataset == "sample" else args.data / dataset)
-        base = [f"data.dataset={dataset}", f"trainer.out_dir={args.out_dir}", "trainer.progress=false",
-                "trainer.overwrite=true"]
-        if dataset != "sample":
-            base.append(f"data.root={args.data / dataset}")
+        stats[dataset] = dataset_session_stats(dataset, None if dataset == "sample" else args.data / dataset)
+        base = {"data.dataset": dataset, **({} if dataset == "sample" else {"data.root": str(args.data / dataset)})}
         for seed in args.seeds:
             pretrained = {}  # sem on/off -> checkpoint of this seed's pre-training run
             hpgr_variants = {r.split(":")[1] for r in args.only if r.startswith("hpgr:")}
@@ -131,73 +109,75 @@ def main() -> None:
             for sem in (True, False):
                 if not need[sem]:
                     continue
-                name = f"{dataset}-hpgr-pretrain{'' if sem else '-nosem'}-s{seed}"
-                res, _, wall = _run(cdir / "hpgr_pretrain.yaml", base + [
-                    f"trainer.seed={seed}", f"trainer.run_name={name}", f"model.sem={str(sem).lower()}",
-                    *args.overrides], args.collect, args.reuse)
-                pretrained[sem] = checkpoint_of(args.out_dir / name)
-                if res:
-                    print(json.dumps({"pretrain": name, "test": {k: round(v, 4) for k, v in res["test"].items()}}),
-                          flush=True)
+                spec = RunSpec(cdir / "hpgr_pretrain.yaml", dataset, "hpgr_pretrain", "default" if sem else "no_sem",
+                               seed, {**base, "model.sem": sem, **overrides},
+                               name=f"{dataset}-hpgr-pretrain{'' if sem else '-nosem'}-s{seed}")
+                run = bench.run(spec)
+                pretrained[sem] = checkpoint_of(run.dir)
+                if run.result:
+                    print(json.dumps({"pretrain": spec.run_name,
+                                      "test": {k: round(v, 4) for k, v in run.result["test"].items()}}), flush=True)
             for label in LABELS[dataset]:
                 if args.labels and label not in args.labels and f"{dataset}:{label}" not in args.labels:
                     continue
-                for run in args.only:
-                    model, variant = run.split(":")
+                for model, variant in (r.split(":") for r in args.only):
                     name = f"{dataset}-{label}-{model}-{variant}-s{seed}"
                     groups = run_features(model, variant, args.features)
-                    if model == "lightgbm":
-                        rows.append(lightgbm_row(dataset, label, variant, seed, groups, args, name))
-                        save(rows, stats, args, done=False, missing=missing)
+                    if model == "lightgbm":  # not a Trainer run: fitted here, on the same rows and features
+                        bench.rows.append(lightgbm_row(dataset, label, variant, seed, groups, args, name))
+                        save(bench, stats, args, done=False)
                         continue
-                    config = "hpgr_finetune" if model == "hpgr" else model
-                    extra = [f"data.label={label}", f"trainer.seed={seed}", f"trainer.run_name={name}",
-                             f"data.features=[{','.join(groups)}]"]
+                    over = {**base, "data.label": label, "data.features": groups}
                     if model == "hpgr":
-                        extra += VARIANT_OVERRIDES[variant]
+                        over |= VARIANT_OVERRIDES[variant]
                         if variant != "no_pretrain":
-                            extra.append(f"model.pretrained={pretrained[variant != 'no_sem']}")
-                    cap = [f"trainer.epochs={args.epochs}"] if args.epochs else []
-                    res, cfg, wall = _run(cdir / f"{config}.yaml", base + extra + cap + args.overrides, args.collect,
-                                          args.reuse)
-                    if res is None:
-                        missing.append(name)
+                            over["model.pretrained"] = str(pretrained[variant != "no_sem"])
+                    if args.epochs:
+                        over["trainer.epochs"] = args.epochs
+                    config = cdir / f"{'hpgr_finetune' if model == 'hpgr' else model}.yaml"
+                    run = bench.run(RunSpec(config, dataset, model, variant, seed, {**over, **overrides}, name=name))
+                    if run.result is None:  # --collect and the run is not there
                         continue
-                    test = res["test"]
-                    row = {
-                        "dataset": dataset, "model": model, "variant": variant, "seed": seed, "truth": label,
-                        "metrics": {k: round(test[k], 5) for k in ("auc", "gauc", "logloss")},
-                        "timing": {"train_s": round(res["train_seconds"], 1),
-                                   **({"wall_s": round(wall, 1)} if wall == wall else {}),
-                                   "train_samples_per_s": round(res["train_samples_per_s"] or 0.0, 1),
-                                   "eval_samples_per_s": round(test["samples_per_s"], 1),
-                                   "epochs": res["epochs"], "best_epoch": res["best_epoch"],
-                                   "epochs_cap": cfg.trainer.epochs,
-                                   **({"attended_tokens": round(test["attended_tokens"], 2)}
-                                      if test.get("attended_tokens", float("nan")) == test.get("attended_tokens")
-                                      else {})},
-                        "config": {**cfg.to_dict()["model"], "features": list(cfg.data.features),
-                                   "max_len": cfg.data.max_len, "lr": cfg.trainer.lr,
-                                   "batch_size": cfg.trainer.batch_size, "params": res["params"],
-                                   "test_samples": int(test["samples"]),
-                                   "test_positive_rate": round(test["positive_rate"], 4)},
-                    }
-                    rows.append(row)
-                    print(json.dumps({k: row[k] for k in ("dataset", "truth", "model", "variant", "seed", "metrics")}),
-                          flush=True)
-                    save(rows, stats, args, done=False, missing=missing)
-                    pred = args.predictions_dir / f"{name}.parquet" if args.predictions_dir else None
-                    done_at = (args.out_dir / name / "metrics.json").stat().st_mtime
-                    if pred and not (pred.exists() and pred.stat().st_mtime >= done_at):  # else: this run's file
-                        from hgrec.pipelines.load import load_for_eval
-
-                        _, task, m = load_for_eval(checkpoint_of(args.out_dir / name))
-                        args.predictions_dir.mkdir(parents=True, exist_ok=True)
-                        task.evaluate(m, "test", batch_size=4096, predictions=str(pred))
-    if not rows:
+                    bench.rows.append(ctr_row(run, label))
+                    print(json.dumps({k: bench.rows[-1][k] for k in ("dataset", "truth", "model", "variant", "seed",
+                                                                      "metrics")}), flush=True)
+                    save(bench, stats, args, done=False)
+                    write_predictions(run, args.predictions_dir)
+    if not bench.rows:
         raise SystemExit("no finished runs")
-    paired = paired_differences(rows, args) if args.paired and args.predictions_dir else []
-    save(rows, stats, args, done=True, missing=missing, paired=paired)
+    paired = paired_differences(bench.rows, args) if args.paired and args.predictions_dir else []
+    save(bench, stats, args, done=True, paired=paired)
+
+
+def ctr_row(run, label: str) -> dict:
+    """The DESIGN §10 row of one finished Trainer run (test of the best validation epoch)."""
+    res, cfg, test = run.result, run.cfg, run.result["test"]
+    attended = test.get("attended_tokens", float("nan"))
+    return {
+        "dataset": run.spec.dataset, "model": run.spec.model, "variant": run.spec.variant, "seed": run.spec.seed,
+        "truth": label, "metrics": {k: round(test[k], 5) for k in ("auc", "gauc", "logloss")},
+        "timing": {"train_s": round(res["train_seconds"], 1),
+                   **({} if run.reused else {"wall_s": round(run.seconds, 1)}),
+                   "train_samples_per_s": round(res["train_samples_per_s"] or 0.0, 1),
+                   "eval_samples_per_s": round(test["samples_per_s"], 1),
+                   "epochs": res["epochs"], "best_epoch": res["best_epoch"], "epochs_cap": cfg.trainer.epochs,
+                   **({"attended_tokens": round(attended, 2)} if attended == attended else {})},
+        "config": {**cfg.to_dict()["model"], "features": list(cfg.data.features), "max_len": cfg.data.max_len,
+                   "lr": cfg.trainer.lr, "batch_size": cfg.trainer.batch_size, "params": res["params"],
+                   "test_samples": int(test["samples"]), "test_positive_rate": round(test["positive_rate"], 4)},
+    }
+
+
+def write_predictions(run, out: Path | None) -> None:
+    """The run's test predictions (DESIGN §8) from its best checkpoint, unless this run's file is there already."""
+    pred = out / f"{run.spec.run_name}.parquet" if out else None
+    if pred is None or (pred.exists() and pred.stat().st_mtime >= (run.dir / "metrics.json").stat().st_mtime):
+        return
+    from hgrec.pipelines import load_for_eval
+
+    _, task, m = load_for_eval(checkpoint_of(run.dir))
+    out.mkdir(parents=True, exist_ok=True)
+    task.evaluate(m, "test", batch_size=4096, predictions=str(pred))
 
 
 def paired_differences(rows: list[dict], args) -> list[dict]:
@@ -222,9 +202,10 @@ def paired_differences(rows: list[dict], args) -> list[dict]:
     return out
 
 
-def save(rows: list[dict], stats: dict, args, done: bool, missing: list[str] = (), paired: list[dict] = ()) -> None:
-    """Written after every run, so a killed benchmark keeps what it measured (marked partial)."""
-    summary = summarise(rows)
+def save(bench: Bench, stats: dict, args, done: bool, paired: list[dict] = ()) -> None:
+    """Written after every run, so a killed benchmark keeps what it measured (marked partial); the tables
+    come from the rows alone."""
+    summary = summarise(bench.rows)
     table = ["| dataset | label | model | variant | features | AUC | GAUC | log loss | best / last epoch | seeds |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for s in summary:
@@ -242,10 +223,7 @@ def save(rows: list[dict], stats: dict, args, done: bool, missing: list[str] = (
     if stats:
         sess.append("|---" * (1 + len(next(iter(stats.values())))) + "|")
         sess += [f"| {d} | " + " | ".join(str(v) for v in st.values()) + " |" for d, st in stats.items()]
-    collected = ("Collected (`--collect`) from the finished runs; missing: " + (", ".join(missing) or "none")
-                 + ".\n\n") if args.collect else ""
-    notes = (("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") + collected +
-             "CTR on every exposure, global temporal split 80/10/10, early stopping on validation AUC (patience "
+    notes = ("CTR on every exposure, global temporal split 80/10/10, early stopping on validation AUC (patience "
              "of the configs: 2 evaluations; LightGBM: 100 rounds); test AUC / GAUC (per-user, "
              "impression-weighted) / log loss. label = clicked (KuaiRand is_click) or effective (long_view, or "
              f"rating >= 4 on ML-100K). Features (hgrec/data/ctr_features.py): {' + '.join(args.features) or 'none'}"
@@ -259,9 +237,8 @@ def save(rows: list[dict], stats: dict, args, done: bool, missing: list[str] = (
              "stopping. The paper's figures (0.8377 vs 0.8327 AUC, +1.50 points over HSTU/MTGR) are on private "
              "data: see `reference`.\n\n" + "\n".join(table) +
              ("\n\nSession statistics (the history features of the CTR samples):\n\n" + "\n".join(sess) if sess else ""))
-    write_results("ctr", rows, out_dir=args.results, notes=notes,
-                  extra={"reference": REFERENCE, "session_stats": stats, "summary": summary, "paired": list(paired)},
-                  command="python benchmarks/ctr.py " + " ".join(sys.argv[1:]))
+    bench.save(done, notes, extra={"reference": REFERENCE, "session_stats": stats, "summary": summary,
+                                   "paired": list(paired)})
 
 
 def run_features(model: str, variant: str, features: list[str]) -> list[str]:

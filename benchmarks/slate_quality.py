@@ -86,11 +86,11 @@ COLUMNS = [("hit@5", "hit@5", EFF), ("recall@5", "recall@5", EFF), ("NDCG@5", "n
 
 
 def semantic_ids(dataset: str, data: Path, out: Path, sources: list[str] | None = None, method: str | None = None,
-                 checkpoint: str | None = None) -> str:
+                 checkpoint: str | None = None, overrides: dict | None = None) -> str:
     """CRQ-VAE codes from configs/<dataset>/crq_vae.yaml (seed 0), made on first use (`hgrec.benchmarking`).
     The codes' collaborative part counts only the slate split's training part (items.train_region: slates)."""
     return tokenized(ROOT / "configs" / dataset / "crq_vae.yaml", dataset, data / dataset, out, sources, method,
-                     checkpoint)
+                     checkpoint, overrides)
 
 
 def plot_sweep(rows: list[dict], path: Path) -> None:
@@ -199,6 +199,9 @@ def main() -> None:
     ap.add_argument("--sid-method", help="tokenizer of the semantic IDs (default crq_vae; random: the random-ID control)")
     ap.add_argument("--sid-checkpoint", help="with --sid-sources model: a trained run's best/ folder whose item table "
                     "the semantic IDs quantise (e.g. a SASRec of the same dataset and split); {dataset} is replaced")
+    ap.add_argument("--sid-set", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="other fields of the tokenize config, e.g. items.train_region=next_item (the codes of the "
+                         "tables measured before the leak fix, for a reproduction)")
     ap.add_argument("--variant", default="default", help="label of the model runs in the results")
     ap.add_argument("--variants", nargs="*", default=[], choices=list(VARIANTS),
                     help="HiGR variants and controls (VARIANTS: hybrid context, collaborative / SASRec-table / "
@@ -280,7 +283,8 @@ def main() -> None:
     variant_sids = {}  # (dataset, variant) -> codes.parquet of that variant
     for dataset in args.datasets:
         sids[dataset] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", args.sid_sources, args.sid_method,
-                                     args.sid_checkpoint.format(dataset=dataset) if args.sid_checkpoint else None)
+                                     args.sid_checkpoint.format(dataset=dataset) if args.sid_checkpoint else None,
+                                     parse_overrides(args.sid_set))
         # the popularity floor on the very same test slates
         cfg = load_config(ROOT / "configs" / "slates" / dataset / "higr.yaml", [f"data.root={args.data / dataset}",
                                                                      f"data.semantic_ids={sids[dataset]}"])

@@ -62,10 +62,11 @@ class RunSpec:
     variant: str = "default"
     seed: int = 0
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # key.path -> value
+    name: str | None = None  # the run's folder name; default `<dataset>-<model>-<variant>-s<seed>`
 
     @property
     def run_name(self) -> str:
-        return f"{self.dataset}-{self.model}-{self.variant}-s{self.seed}"
+        return self.name or f"{self.dataset}-{self.model}-{self.variant}-s{self.seed}"
 
 
 @dataclasses.dataclass
@@ -126,21 +127,26 @@ class Bench:
 
 
 def tokenized(config: str | Path, dataset: str, data_root: str | Path, out: Path, sources: list[str] | None = None,
-              method: str | None = None, checkpoint: str | None = None) -> str:
+              method: str | None = None, checkpoint: str | None = None,
+              overrides: Mapping[str, Any] | None = None) -> str:
     """The codes.parquet of `hgrec tokenize --config config` (seed 0), made on first use and shared by every
     run of every benchmark with the same `out`. `sources` replaces the config's item-vector sources (e.g.
     collab; `model`: the item table of the trained run `checkpoint`), `method` its tokenizer (random: the
-    random-ID control); each combination gets its own folder."""
+    random-ID control), `overrides` any other field of the tokenize config (e.g. {"items.train_region":
+    "next_item"}); each combination gets its own folder."""
     from hgrec.pipelines import load_tokenize_config, tokenize
 
     if sources:
         out = out.with_name(out.name + "-" + "-".join(sources)
                             + (f"-{Path(checkpoint).parent.name}" if checkpoint else ""))
+    if overrides:
+        out = out.with_name(out.name + "-" + "-".join(f"{k.rsplit('.', 1)[-1]}_{v}" for k, v in overrides.items()))
     path = out / f"{dataset}-{method or 'crq_vae'}-s0" / "codes.parquet"
     if not path.exists():
         over = [f"items.sources=[{','.join(sources)}]"] if sources else []
         over += [f"tokenizer.method={method}"] if method else []
         over += [f"items.model_checkpoint={checkpoint}"] if checkpoint else []
+        over += override_list(overrides or {})
         run = load_tokenize_config(config, [f"data.root={data_root}", f"out_dir={out}", *over])
         print("tokenizing", dataset, {k: round(v, 4) for k, v in tokenize(run, log=lambda s: None).items()
                                        if k in ("collision", "concentration", "consistency")}, flush=True)
