@@ -31,13 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from hgrec.benchmarking import Bench, seed_table
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -298,8 +299,8 @@ def main() -> None:
     configs = Path(args.configs) if args.configs else ROOT / "configs" / "align" / args.dataset
     root = None if args.dataset == "sample" else str(args.data / args.dataset)
     variants = {m: VARIANTS[m] for m in args.methods if m != "no_rl"} | (ABLATION if args.ablation else {})
-    rows, table = [], {}
-    command = "python benchmarks/alignment.py " + " ".join(sys.argv[1:])
+    bench = Bench("alignment", out_dir=args.out_dir, results_dir=args.results)
+    rows = bench.rows
 
     def add(variant, seed, out):
         m, timing = out["metrics"], out.get("timing", {})
@@ -311,38 +312,26 @@ def main() -> None:
                          "metrics": metrics,
                          "timing": {k: round(float(v), 3) for k, v in timing.items() if np.isfinite(v)},
                          "config": out.get("config", {})})
-        table.setdefault(variant, []).append((m, timing))
+
+    imp, eff = {"truth": "impressions"}, {"truth": "effective"}
+    columns = [("imp. hit@5", "hit@5", imp), ("imp. recall@5", "recall@5", imp), ("hit@5", "hit@5", eff),
+               ("recall@5", "recall@5", eff), ("NDCG@5", "ndcg@5", eff), ("diversity@5", "diversity@5", eff),
+               ("order NDCG@5", "order_ndcg@5", eff), ("pref. acc.", "pref_acc", eff),
+               ("train s", "timing:train_s", eff, ".1f"), ("ms/step", "timing:step_ms", eff, ".0f"),
+               ("peak MB", "timing:gpu_peak_mb", eff, ".0f"), ("peak RSS MB", "timing:peak_rss_mb", eff, ".0f"),
+               ("ref. fwd", "timing:reference_forwards", eff, ".0f")]
 
     def save(done: bool) -> None:
-        def ms(vals, f=".4f"):
-            vals = [v for v in vals if v is not None]
-            if not vals:
-                return ""
-            if len(vals) == 1:
-                return f"{vals[0]:{f}}"
-            return f"{statistics.mean(vals):{f}} ± {statistics.stdev(vals):{f}}"
-
-        cols = [("imp. hit@5", "impressions/hit@5"), ("imp. recall@5", "impressions/recall@5"), ("hit@5", "hit@5"),
-                ("recall@5", "recall@5"), ("NDCG@5", "ndcg@5"), ("diversity@5", "diversity@5"),
-                ("order NDCG@5", "order_ndcg@5"), ("pref. acc.", "pref_acc")]
-        lines = ["| variant | " + " | ".join(c for c, _ in cols) + " | train s | ms/step | peak MB | ref. fwd |",
-                 "|---|" + "---|" * (len(cols) + 4)]
-        for variant, runs in table.items():
-            cells = [ms([r[0].get(k) for r in runs]) for _, k in cols]
-            t = [r[1] for r in runs]
-            peak = "gpu_peak_mb" if any("gpu_peak_mb" in x for x in t) else "peak_rss_mb"
-            cells += [ms([x.get("train_s") for x in t], ".1f"), ms([x.get("step_ms") for x in t], ".0f"),
-                      ms([x.get(peak) for x in t], ".0f"), ms([x.get("reference_forwards") for x in t], ".0f")]
-            lines.append(f"| {variant} | " + " | ".join(cells) + " |")
-        notes = ("" if done else "**Partial: the benchmark was still running when this was written.**\n\n") + (
-            f"{args.dataset}, seeds {args.seeds}, mean ± std over seeds; M=5, B=5; test slates of the best validation "
-            "checkpoint. Effective views = hit/recall/NDCG; impressions = 'imp.'. sft = ORPO with alpha=0 (our "
-            "control: the same extra training on y+ without negatives). order NDCG = the slate's own order against "
-            "the logged watch ratio; pref. acc. = share of test pairs with log pi(y+) > log pi(y-). Memory: peak of "
-            "the training steps (CPU: process RSS; CUDA: allocated). " + PAPER + "\n\n" + "\n".join(lines))
-        from hgrec.utils.results import write_results
-
-        write_results("alignment", rows, out_dir=args.results, notes=notes, command=command)
+        """Written after every run (a killed benchmark keeps what it measured); the table from the rows alone."""
+        notes = (f"{args.dataset}, seeds {args.seeds}, mean ± std over seeds; M=5, B=5; test slates of the best "
+                 "validation checkpoint. Effective views = hit/recall/NDCG; impressions = 'imp.'. sft = ORPO with "
+                 "alpha=0 (our control: the same extra training on y+ without negatives). order NDCG = the slate's "
+                 "own order against the logged watch ratio; pref. acc. = share of test pairs with log pi(y+) > log "
+                 "pi(y-). Memory: peak of the training steps (CPU: process RSS; CUDA: allocated). " + PAPER + "\n\n"
+                 + seed_table(rows, [c for c in columns if any(c[1].split(":")[-1] in r["timing" if ":" in c[1] else
+                                                                                         "metrics"] for r in rows)],
+                              group=("variant",)))
+        bench.save(done, notes)
 
     done_before = _previous_runs(args.results / "alignment.json", args.dataset) if args.reuse else {}
 

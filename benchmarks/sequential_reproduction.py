@@ -26,18 +26,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import shlex
 import statistics
-import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from hgrec.benchmarking import Bench, RunSpec, parse_overrides
 
-from hgrec.pipelines import train
-from hgrec.training.checkpoint import finished_run
-from hgrec.training.config import load_config
-from hgrec.utils.results import write_results
+ROOT = Path(__file__).resolve().parents[1]
 
 ANCHORS = {  # TIGER paper Table 2 (SASRec, BCE with one negative); R@5, N@5, R@10, N@10
     ("amazon-beauty", "sasrec"): {"recall@5": 0.0387, "ndcg@5": 0.0249, "recall@10": 0.0605, "ndcg@10": 0.0318},
@@ -69,13 +63,12 @@ def grid_points(grid: list[str], model: str | None = None) -> list[tuple[str, li
             for point in itertools.product(*axes)]
 
 
-def candidate_dirs(out_dir: Path, dataset: str, model: str, seed: int, run_dir: Path, plain: Path) -> list[Path]:
-    """Where `--reuse` / `--collect` look for a finished run with a point's settings: its own folder, the
-    plain run's, then every other run of this (dataset, model, seed), so a point run under another study's
+def candidate_dirs(out_dir: Path, dataset: str, model: str, seed: int) -> list[Path]:
+    """Where `--reuse` / `--collect` look for a finished run with a point's settings besides its own folder:
+    the plain run's, then every other run of this (dataset, model, seed), so a point run under another study's
     name (weight_decay=0.1 of one study is weight_decay=0.1 n_layers=2 of the next) is not trained again.
     `finished_run` accepts a folder only if its saved settings are the point's."""
-    others = sorted(out_dir.glob(f"{dataset}-{model}-*-s{seed}"))
-    return list(dict.fromkeys([run_dir, plain, *others]))
+    return [out_dir / f"{dataset}-{model}-s{seed}", *sorted(out_dir.glob(f"{dataset}-{model}-*-s{seed}"))]
 
 
 def predictions_of(run_dir: Path, root: Path, out: Path | None = None) -> Path:
@@ -158,34 +151,23 @@ def main() -> None:
                     help="compare every other model's test predictions with MODEL's, paired by user (hgrec compare)")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
     args = ap.parse_args()
-    rows, run_of = [], {}  # run_of: id(row) -> the run folder it came from
+    bench = Bench(args.name, out_dir=args.out_dir, results_dir=args.results, reuse=args.reuse, collect=args.collect)
+    rows, run_of = bench.rows, {}  # run_of: id(row) -> the run folder it came from
     for run in args.runs:
         dataset, model = run.split(":")
         points = grid_points(args.grid, model)
         for seed in args.seeds:
             group = []  # this (dataset, model, seed)'s rows, one per grid point
             for label, over in points:
-                base = [f"data.root={args.data / dataset}", f"trainer.seed={seed}", f"trainer.out_dir={args.out_dir}",
-                        "trainer.progress=false", "trainer.overwrite=true", *args.overrides, *over]
-                cfg = load_config(ROOT / "configs" / dataset / f"{model}.yaml", base)
-                plain = args.out_dir / (cfg.trainer.run_name or f"{dataset}-{model}-s{seed}")
-                if label:
-                    name = f"{dataset}-{model}-{slug(label)}-s{seed}"
-                    cfg = load_config(ROOT / "configs" / dataset / f"{model}.yaml", [*base, f"trainer.run_name={name}"])
-                    run_dir = args.out_dir / name
-                else:
-                    run_dir = plain
-                result, wall = None, float("nan")
-                if args.reuse or args.collect:  # a finished run with exactly these settings, wherever it is
-                    dirs = candidate_dirs(args.out_dir, dataset, model, seed, run_dir, plain)
-                    run_dir, result = next(((d, r) for d in dirs if (r := finished_run(cfg, d))), (run_dir, None))
-                if result is None and args.collect:
-                    print(f"skip {run} {label}: no finished run in {run_dir}", flush=True)
+                name = f"{dataset}-{model}-{slug(label)}-s{seed}" if label else f"{dataset}-{model}-s{seed}"
+                spec = RunSpec(ROOT / "configs" / dataset / f"{model}.yaml", dataset, model, label or "default", seed,
+                               {"data.root": str(args.data / dataset), **parse_overrides(args.overrides),
+                                **parse_overrides(over)}, name=name)
+                done = bench.run(spec, elsewhere=candidate_dirs(args.out_dir, dataset, model, seed))
+                if done.result is None:  # --collect and the run is not there
                     continue
-                if result is None:
-                    t0 = time.perf_counter()
-                    result = train(cfg)
-                    wall = time.perf_counter() - t0
+                cfg, result, run_dir = done.cfg, done.result, done.dir
+                wall = float("nan") if done.reused else done.seconds
                 test, metric = result["test"], cfg.trainer.metric
                 row = {
                     "dataset": dataset, "model": model, "variant": " ".join(filter(None, [cfg.model.head.loss, label])),
@@ -219,6 +201,7 @@ def main() -> None:
                 for r in group:
                     r["config"]["selected"] = r is best
             rows += group
+            bench.save(done=False, notes="Rows so far; the notes and the seed summary come at the end.")
     if args.paired:
         paired_with(rows, args.paired, run_of, args)
     notes = ("Next-item, leave-one-out, full ranking (history items masked: 5-core / ML have no repeats). "
@@ -248,8 +231,7 @@ def main() -> None:
         notes += "\n\n" + seed_summary(rows)
     if not rows:
         raise SystemExit("no finished runs")
-    write_results(args.name, rows, out_dir=args.results, notes=notes,
-                  command="python benchmarks/sequential_reproduction.py " + shlex.join(sys.argv[1:]))
+    bench.save(done=True, notes=notes)
 
 
 if __name__ == "__main__":

@@ -76,10 +76,7 @@ class Run:
     result: dict | None  # None: --collect and the run is not there
     seconds: float
     reused: bool
-
-    @property
-    def dir(self) -> Path:
-        return Path(self.cfg.trainer.out_dir) / self.cfg.trainer.run_name
+    dir: Path  # the run's folder (a reused run: the folder it was found in)
 
 
 class Bench:
@@ -100,19 +97,22 @@ class Bench:
                                          "trainer.overwrite=true", "trainer.progress=false",
                                          "trainer.tensorboard=false"])
 
-    def run(self, spec: RunSpec, fn: Callable[[RunConfig], dict] = train) -> Run:
-        """Train `spec` (with `fn`: train, align, ...), or pick up its finished run with the same settings."""
+    def run(self, spec: RunSpec, fn: Callable[[RunConfig], dict] = train, elsewhere: Iterable[Path] = ()) -> Run:
+        """Train `spec` (with `fn`: train, align, ...), or pick up its finished run with the same settings, in its
+        own folder or, with `elsewhere`, in another (a grid point that another study already ran)."""
         cfg = self.config(spec)
         run_dir = Path(cfg.trainer.out_dir) / cfg.trainer.run_name
-        if self.reuse and (done := finished_run(cfg, run_dir, self.ignore)) is not None:
-            return Run(spec, cfg, done, float(done.get("train_seconds", float("nan"))), True)
+        if self.reuse:
+            for where in dict.fromkeys([run_dir, *map(Path, elsewhere)]):
+                if (done := finished_run(cfg, where, self.ignore)) is not None:
+                    return Run(spec, cfg, done, float(done.get("train_seconds", float("nan"))), True, where)
         if self.collect:
             self.missing.append(f"{spec.dataset} {spec.model} {spec.variant} seed {spec.seed}")
             print("not run yet:", spec.run_name, flush=True)
-            return Run(spec, cfg, None, float("nan"), False)
+            return Run(spec, cfg, None, float("nan"), False, run_dir)
         t0 = time.perf_counter()
         result = fn(cfg)
-        return Run(spec, cfg, result, time.perf_counter() - t0, False)
+        return Run(spec, cfg, result, time.perf_counter() - t0, False, run_dir)
 
     def save(self, done: bool, notes: str = "", extra: dict[str, Any] | None = None) -> Path | None:
         """Write `<results_dir>/<name>.{json,md}` (atomic); before the end, marked partial."""
@@ -153,16 +153,23 @@ def tokenized(config: str | Path, dataset: str, data_root: str | Path, out: Path
     return str(path)
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], fmt: str = ".4f") -> str:
     """`.0123 ± .0004` over seeds; one value as it is; a count that every seed shares as `1,234,567`."""
     if len(set(values)) == 1 and float(values[0]).is_integer() and abs(values[0]) >= 10:
         return f"{int(values[0]):,}"
     if len(values) == 1:
-        return f"{values[0]:.4f}"
-    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+        return f"{values[0]:{fmt}}"
+    return f"{statistics.mean(values):{fmt}} ± {statistics.stdev(values):{fmt}}"
 
 
-Column = tuple[str, str, Mapping[str, Any]]  # (header, metric key, row fields it reads from, e.g. {"truth": ...})
+# (header, metric key, row fields it reads from, e.g. {"truth": ...}[, number format]); a key `timing:train_s`
+# reads the row's timing instead of its metrics.
+Column = tuple[str, str, Mapping[str, Any]] | tuple[str, str, Mapping[str, Any], str]
+
+
+def _value(row: dict[str, Any], key: str) -> Any:
+    part, _, name = key.rpartition(":") if key.startswith("timing:") else ("metrics", "", key)
+    return (row.get(part) or {}).get(name)
 
 
 def seed_table(rows: list[dict[str, Any]], columns: list[Column],
@@ -178,11 +185,12 @@ def seed_table(rows: list[dict[str, Any]], columns: list[Column],
     for key in keys:
         mine = [r for r in rows if tuple(r[g] for g in group) == key]
         cells, seeds = [], set()
-        for _, metric, where in columns:
-            vals = {r["seed"]: r["metrics"][metric] for r in mine
-                    if metric in r["metrics"] and all(r.get(k) == v for k, v in where.items())}
-            seeds |= set(vals)
-            cells.append(mean_std([vals[s] for s in sorted(vals)]) if vals else "")
+        for _, metric, where, *fmt in columns:
+            vals = {r["seed"]: _value(r, metric) for r in mine
+                    if _value(r, metric) is not None and all(r.get(k) == v for k, v in where.items())}
+            if not metric.startswith("timing:"):
+                seeds |= set(vals)
+            cells.append(mean_std([vals[s] for s in sorted(vals)], *fmt) if vals else "")
         if seeds:
             lines.append("| " + " | ".join([*map(str, key), *cells, str(len(seeds))]) + " |")
     return "\n".join(lines)

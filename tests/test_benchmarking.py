@@ -75,3 +75,28 @@ def test_a_run_is_trained_once_then_reused_and_collect_trains_nothing(tmp_path):
     doc = json.loads((tmp_path / "results" / "t.json").read_text())
     assert doc["notes"].startswith("**Partial") and "missing runs: sample sasrec default seed 1" in doc["notes"]
     assert "the table" in (tmp_path / "results" / "t.md").read_text()
+
+
+def test_a_named_run_is_reused_from_another_folder_and_says_where(tmp_path):
+    over = {"trainer.max_steps": 2, "trainer.epochs": 1}
+    first = Bench("t", out_dir=tmp_path).run(RunSpec(SAMPLE, "sample", "sasrec", "a", 0, over, name="study-one-s0"))
+    assert first.dir == tmp_path / "study-one-s0" and (first.dir / "metrics.json").exists()
+
+    def never(cfg):
+        raise AssertionError("a finished run was trained again")
+
+    # the same settings under another study's name: found in the folder it was trained in
+    again = Bench("t", out_dir=tmp_path, reuse=True).run(RunSpec(SAMPLE, "sample", "sasrec", "b", 0, over),
+                                                          never, elsewhere=[tmp_path / "nowhere", first.dir])
+    assert again.reused and again.dir == first.dir and again.result["test"] == first.result["test"]
+    # other settings are never taken from there
+    changed = Bench("t", out_dir=tmp_path, reuse=True, collect=True).run(
+        RunSpec(SAMPLE, "sample", "sasrec", "b", 0, {**over, "trainer.lr": 1e-4}), never, elsewhere=[first.dir])
+    assert changed.result is None
+
+
+def test_timing_columns_read_the_rows_timing_with_their_own_format():
+    rows = [{"dataset": "d", "model": "m", "variant": "v", "seed": s, "metrics": {"ndcg@5": 0.1 * (s + 1)},
+             "timing": {"train_s": t}} for s, t in enumerate([10.0, 14.0])]
+    table = seed_table(rows, [("NDCG", "ndcg@5", {}), ("train s", "timing:train_s", {}, ".1f")])
+    assert table.splitlines()[2] == "| d | m | v | 0.1500 ± 0.0707 | 12.0 ± 2.8 | 2 |"
