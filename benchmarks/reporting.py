@@ -38,6 +38,11 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "(the control), TIGER on the SASRec-table codes as a second control; popularity, SASRec and TIGER on the "
         "same test slates, paired intervals from `hgrec compare` (a mean above SASRec's is not a win unless "
         "the paired intervals say so: on KuaiRand they hold 0)."),
+    "reproduction": (
+        "Reproduction of committed rows after the redesign (issue 22)",
+        "Issue 22. Committed rows rerun on today's code with the settings they were measured under "
+        "(`benchmarks/reproduction.py`): the Table 2 SASRec and HiGR rows, the CTR table's HPGR row, semantic-ID "
+        "quality and the data pipeline; each metric against the committed seed spread."),
     "slate_quality": (
         "Slate quality, the slate-length sweep and the HSD ablations",
         "Issue 5. HiGR (GSBI) against SASRec, BERT4Rec, HSTU, TIGER and OneRec-style flat decoding; Figure 4's "

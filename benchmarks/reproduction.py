@@ -39,6 +39,16 @@ CHECKS = {
                               "--name", "slate_table2"],
                      "overrides": ["trainer.eval_every=2"],
                      "metrics": ["ndcg@5", "hit@5", "recall@5"]},
+    # HiGR with the random-ID control on ML-100K, seed 0, as measured before the redesign (commit 124688d):
+    # random codes are a seeded draw, so this HiGR row sees exactly the committed codes (the CRQ-VAE codes of
+    # the Table 2 run were a draw of a tokenizer that was not deterministic then, see docs/semantic_ids.md).
+    # Its file holds one seed: the noise is the seed spread of Table 2's ML-100K HiGR rows (same protocol).
+    "slate_random_ids": {"script": "slate_quality.py", "results": "slate_quality_random_ids",
+                         "args": ["--datasets", "ml-100k", "--models", "higr", "--seeds", "0", "--epochs", "4",
+                                  "--sid-method", "random", "--variant", "random_ids",
+                                  "--name", "slate_quality_random_ids"],
+                         "overrides": ["trainer.eval_every=2"], "metrics": ["ndcg@5", "hit@5", "recall@5"],
+                         "noise_from": "slate_table2"},
     # The CTR table's HPGR row (MIM pre-training -> PGSA fine-tuning), clicks, seed 0, with the committed cap.
     "ctr": {"script": "ctr.py", "results": "ctr",
             "args": ["--datasets", "kuairand-pure", "--seeds", "0", "--only", "hpgr:default", "--labels", "clicked",
@@ -60,8 +70,11 @@ def key(row: dict) -> tuple:
     return tuple(row.get(k) for k in KEY)
 
 
-def compare(name: str, committed: list[dict], today: list[dict], metrics: list[str] | None, timing: bool) -> list[dict]:
-    """One output row per (today's row, metric) that has a committed counterpart."""
+def compare(name: str, committed: list[dict], today: list[dict], metrics: list[str] | None, timing: bool,
+            noise: list[dict] | None = None) -> list[dict]:
+    """One output row per (today's row, metric) that has a committed counterpart; the seed spread comes from
+    the committed rows of the same dataset, model, variant and truth, or from `noise` (rows of another file:
+    same dataset, model and truth, any variant) where the committed file holds one seed."""
     mine = {key(r): r for r in committed}
     out = []
     for r in today:
@@ -69,6 +82,9 @@ def compare(name: str, committed: list[dict], today: list[dict], metrics: list[s
         if old is None:
             continue
         seeds = [c for c in committed if key(c)[:3] + key(c)[4:] == key(r)[:3] + key(r)[4:]]
+        if noise is not None:
+            seeds = [c for c in noise if (c["dataset"], c["model"], c.get("truth")) == (r["dataset"], r["model"],
+                                                                                       r.get("truth"))] or seeds
         for m in metrics or [k for k in r["metrics"] if k in old["metrics"]]:
             if m not in r["metrics"] or m not in old["metrics"]:
                 continue
@@ -88,6 +104,7 @@ def compare(name: str, committed: list[dict], today: list[dict], metrics: list[s
                                     "committed_std": round(std, 6), "committed_seeds": len(vals),
                                     **({"ratio": round(now / was, 3)} if was else {})},
                         "config": {"check": name, "metric": m, "within_noise": within,
+                                   "noise_from": "committed seeds" if noise is None else "another file's seeds",
                                    "committed_commit": None}})
     return out
 
@@ -99,7 +116,10 @@ def main() -> None:
     ap.add_argument("--scratch", type=Path, default=Path("/tmp/hgrec-reproduction"),
                     help="today's results files and runs (never benchmarks/results)")
     ap.add_argument("--reuse", action="store_true", help="pick up today's finished runs in --scratch")
-    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    ap.add_argument("--committed", type=Path, default=ROOT / "benchmarks" / "results",
+                    help="the committed results files the rows are compared with")
+    ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
+                    help="where reproduction.{json,md} go")
     args = ap.parse_args()
     rows, commits = [], {}
     for name in args.checks:
@@ -114,10 +134,12 @@ def main() -> None:
         cmd += c.get("overrides", [])  # key.path=value: the script's positional arguments, last
         print("$", " ".join(cmd), flush=True)
         subprocess.run(cmd, check=True, cwd=ROOT)
-        committed = json.loads((args.results / f"{c['results']}.json").read_text())
+        committed = json.loads((args.committed / f"{c['results']}.json").read_text())
         today = json.loads((res_dir / f"{c['results']}.json").read_text())
         commits[name] = committed.get("git_commit")
-        got = compare(name, committed["rows"], today["rows"], c["metrics"], c.get("timing", False))
+        noise = (json.loads((args.committed / f"{c['noise_from']}.json").read_text())["rows"]
+                 if c.get("noise_from") else None)
+        got = compare(name, committed["rows"], today["rows"], c["metrics"], c.get("timing", False), noise)
         for g in got:
             g["config"]["committed_commit"] = commits[name]
         rows += got

@@ -33,3 +33,11 @@ def test_a_row_without_spread_must_agree_exactly_and_timings_are_not_judged():
         "within_noise"] is None
     # rows with no committed counterpart (another truth, model or seed) are not compared
     assert rep.compare("c", committed, [_row(1, 0.0177, model="popularity")], ["ndcg@5"], timing=False) == []
+
+
+def test_a_one_seed_file_takes_its_noise_from_another_files_seeds():
+    committed = [_row(0, 0.0326)]
+    noise = [{**_row(s, v), "variant": "other"} for s, v in enumerate([0.047, 0.053, 0.050])]  # std .003
+    got = rep.compare("c", committed, [_row(0, 0.0350)], ["ndcg@5"], timing=False, noise=noise)
+    assert got[0]["config"]["within_noise"] is True and got[0]["metrics"]["committed_seeds"] == 3
+    assert rep.compare("c", committed, [_row(0, 0.0350)], ["ndcg@5"], timing=False)[0]["config"]["within_noise"] is False

@@ -27,7 +27,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hgrec.serving.engine import InferenceEngine, RequestError, SlateQuery
+from hgrec.serving.engine import InferenceEngine
+from hgrec.serving.requests import RequestError, SlateQuery
 
 MAX_LIST = 10_000  # longest history / candidate list a request may carry (histories are then cut to max_len)
 ItemId = Union[int, str]
