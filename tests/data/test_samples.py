@@ -1,7 +1,6 @@
 """Next-item samples: windows cover every training transition once; eval histories end right before the target."""
 
 import numpy as np
-import polars as pl
 
 from hgrec.data.samples import next_item_data
 from hgrec.data.views import positive_history

@@ -1,6 +1,5 @@
 """`hgrec evaluate --checkpoint ... --predictions`: the written predictions (source ids) reproduce the metrics."""
 
-import json
 
 import numpy as np
 import polars as pl

@@ -1,7 +1,6 @@
 """Item vectors: the packaged text model works offline and is cached; collaborative vectors on real data."""
 
 import numpy as np
-import polars as pl
 
 from hgrec.items import encode_texts, item_text_embeddings, item_vectors
 

@@ -1,7 +1,6 @@
 """ListCVAE: the ELBO's terms equal a hand computation; slates hold distinct catalogue items only;
 it trains and decodes on the embedded KuaiRand slice."""
 
-import math
 
 import pytest
 import torch

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from hgrec.data.errors import DataError
 from hgrec.serving.app import create_app
-from hgrec.serving.engine import InferenceEngine, Limits, RequestError, SlateQuery
+from hgrec.serving.engine import InferenceEngine, Limits, SlateQuery
 from tests.serving.test_app import _free_port, _users, checkpoint, ctr_engine  # noqa: F401 — the app tests' models
 
 LIMITS = Limits(max_body_bytes=64_000, max_work=400, max_candidates=50, deadline_s=3.0, max_queue=4, batch_work=800)
