@@ -61,7 +61,7 @@ CHECKS = {
                      "metrics": ["collision", "concentration", "consistency"]},
     # Cold parse and cached load times (timings: reported as ratios, not judged).
     "data_pipeline": {"script": "data_pipeline.py", "results": "data_pipeline", "results_flag": "--out",
-                      "args": ["--repeats", "3"], "metrics": None, "timing": True},
+                      "args": ["--repeats", "3"], "metrics": ["load_s", "peak_rss_mb"], "timing": True},
 }
 KEY = ("dataset", "model", "variant", "seed", "truth")
 
@@ -85,19 +85,20 @@ def compare(name: str, committed: list[dict], today: list[dict], metrics: list[s
         if noise is not None:
             seeds = [c for c in noise if (c["dataset"], c["model"], c.get("truth")) == (r["dataset"], r["model"],
                                                                                        r.get("truth"))] or seeds
-        for m in metrics or [k for k in r["metrics"] if k in old["metrics"]]:
-            if m not in r["metrics"] or m not in old["metrics"]:
+        part = "timing" if timing else "metrics"  # timing checks compare the rows' timing fields
+        for m in metrics or [k for k in r[part] if k in old[part]]:
+            if m not in r[part] or m not in old[part]:
                 continue
-            vals = [c["metrics"][m] for c in seeds if m in c["metrics"]]
+            vals = [c[part][m] for c in seeds if m in c[part]]
             std = statistics.stdev(vals) if len(vals) > 1 else 0.0
-            now, was = r["metrics"][m], old["metrics"][m]
+            now, was = r[part][m], old[part][m]
             if timing:
                 within = None
             elif std > 0:
                 within = abs(now - was) <= 2 * std
             else:
                 within = abs(now - was) <= 1e-4
-            out.append({"dataset": r["dataset"], "model": r["model"], "variant": f"{name}:{r['variant']}",
+            out.append({"dataset": r["dataset"], "model": r["model"], "variant": f"{name}:{r['variant']}:{m}",
                         "seed": r["seed"], **({"truth": r["truth"]} if "truth" in r else {}),
                         "metrics": {"today": now, "committed": was, "diff": round(now - was, 6),
                                     "committed_mean": round(statistics.mean(vals), 6),
@@ -154,13 +155,16 @@ def save(rows: list[dict], args, done: bool) -> None:
     ok = sum(r["config"]["within_noise"] for r in judged)
     lines = [f"{ok} of {len(judged)} compared metrics within seed noise (|today - committed same seed| <= 2 x the "
              "committed std over seeds; exact to 1e-4 where the committed rows have no spread); timings reported, "
-             "not judged.", "",
+             "not judged. Per check and model (within / judged): " + ", ".join(
+                 f"{ck} {mo} {sum(r['config']['within_noise'] for r in judged if (r['config']['check'], r['model']) == (ck, mo))}"
+                 f"/{sum(1 for r in judged if (r['config']['check'], r['model']) == (ck, mo))}"
+                 for ck, mo in dict.fromkeys((r["config"]["check"], r["model"]) for r in judged)) + ".", "",
              "| check | dataset | model | variant | seed | metric | committed | today | diff | committed mean ± std "
              "(seeds) | within noise |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         m, c = r["metrics"], r["config"]
         w = {True: "yes", False: "**no**", None: "timing"}[c["within_noise"]]
-        lines.append(f"| {c['check']} | {r['dataset']} | {r['model']} | {r['variant'].split(':', 1)[1]} | {r['seed']} "
+        lines.append(f"| {c['check']} | {r['dataset']} | {r['model']} | {r['variant'].split(':')[1]} | {r['seed']} "
                      f"| {c['metric']}{'/' + r['truth'] if r.get('truth') else ''} | {m['committed']:.5g} | "
                      f"{m['today']:.5g} | {m['diff']:+.3g} | {m['committed_mean']:.5g} ± {m['committed_std']:.2g} "
                      f"({m['committed_seeds']}) | {w} |")

@@ -29,8 +29,9 @@ def test_a_row_without_spread_must_agree_exactly_and_timings_are_not_judged():
     same = rep.compare("c", committed, [_row(0, 0.0177, model="popularity")], ["ndcg@5"], timing=False)
     off = rep.compare("c", committed, [_row(0, 0.0180, model="popularity")], ["ndcg@5"], timing=False)
     assert same[0]["config"]["within_noise"] is True and off[0]["config"]["within_noise"] is False
-    assert rep.compare("c", committed, [_row(0, 0.9, model="popularity")], None, timing=True)[0]["config"][
-        "within_noise"] is None
+    timed = [{**_row(0, 0.0, model="loader"), "timing": {"load_s": 0.30}}]
+    got = rep.compare("c", timed, [{**_row(0, 0.0, model="loader"), "timing": {"load_s": 0.33}}], None, timing=True)
+    assert got[0]["config"]["within_noise"] is None and got[0]["metrics"]["ratio"] == 1.1
     # rows with no committed counterpart (another truth, model or seed) are not compared
     assert rep.compare("c", committed, [_row(1, 0.0177, model="popularity")], ["ndcg@5"], timing=False) == []
 
