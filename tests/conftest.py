@@ -28,11 +28,21 @@ def data_root() -> Path:
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _skipped_for_data:
+    """One line for the tests skipped for want of the real data (pytest's own -rs would list each), one per
+    other skip reason."""
+    reasons = {}
+    for rep in terminalreporter.stats.get("skipped", []):
+        reason = str(rep.longrepr[2] if isinstance(rep.longrepr, tuple) else rep.longrepr).removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    missing = sum(n for r, n in reasons.items() if r.startswith("real test data not found"))
+    if missing or _skipped_for_data:
         terminalreporter.write_line(
-            f"{len(_skipped_for_data)} tests skipped: no real data at {DATA} ({', '.join(DATASETS)}). "
+            f"{missing} tests skipped: no real data at {DATA} ({', '.join(DATASETS)}). "
             "Get them with `hgrec data fetch NAME` (docs/data.md) and set HGREC_TEST_DATA to their folder; "
             "CI=true makes missing data an error.")
+    for reason, n in reasons.items():
+        if not reason.startswith("real test data not found"):
+            terminalreporter.write_line(f"{n} tests skipped: {reason}")
 
 
 @pytest.fixture(autouse=True)
