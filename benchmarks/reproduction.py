@@ -49,9 +49,9 @@ CHECKS = {
                                   "--name", "slate_quality_random_ids"],
                          "overrides": ["trainer.eval_every=2"], "metrics": ["ndcg@5", "hit@5", "recall@5"],
                          "noise_from": "slate_table2"},
-    # The CTR table's HPGR row (MIM pre-training -> PGSA fine-tuning), clicks, seed 0, with the committed cap.
+    # The CTR table's HPGR row (MIM pre-training -> PGSA fine-tuning), clicks, seeds 0 and 1, with the committed cap.
     "ctr": {"script": "ctr.py", "results": "ctr",
-            "args": ["--datasets", "kuairand-pure", "--seeds", "0", "--only", "hpgr:default", "--labels", "clicked",
+            "args": ["--datasets", "kuairand-pure", "--seeds", "0", "1", "--only", "hpgr:default", "--labels", "clicked",
                      "--epochs", "30"],
             "metrics": ["auc", "gauc", "logloss"]},
     # Semantic-ID quality, seed 0, on the datasets whose item vectors did not change since (KuaiRand's
