@@ -70,6 +70,8 @@ VARIANTS = {
                            "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # a trained SASRec's item table
     "deep_generator": {"over": {"model.slate_layers": 2, "model.item_layers": 4}},  # same total depth, deeper generator
     "random_ids": {"method": "random"},  # the random-ID control: same code shape, no semantics
+    "sid_seed_1": {"sid_set": {"tokenizer.seed": 1}},  # the same codes' config, another tokenizer draw
+    "sid_seed_2": {"sid_set": {"tokenizer.seed": 2}},
     "hybrid_random_ids": {"over": HYBRID, "method": "random"},  # control for hybrid_sasrec_sids
     "sasrec_sids": {"sources": ["model"], "checkpoint": "{out}/{dataset}-sasrec-default-s0/best"},  # without hybrid
     "collab_sids": {"model": "tiger", "sources": ["collab"]},  # control: TIGER on HiGR's collaborative SIDs
@@ -297,7 +299,7 @@ def main() -> None:
         add(dataset, "popularity", "default", 0, {k: pop[k] for k in KEYS}, {}, {"slate_size": 5})
         for name in args.variants:
             v = VARIANTS[name]
-            if "sources" not in v and "method" not in v:
+            if "sources" not in v and "method" not in v and "sid_set" not in v:
                 variant_sids[dataset, name] = sids[dataset]
                 continue
             ckpt = v.get("checkpoint", "").format(out=args.out_dir, dataset=dataset) or None
@@ -306,7 +308,7 @@ def main() -> None:
                 bench.missing.append(f"{dataset} {name}: {ckpt}")
                 continue
             variant_sids[dataset, name] = semantic_ids(dataset, args.data, args.out_dir / "tokenize", v.get("sources"),
-                                                       v.get("method"), ckpt)
+                                                       v.get("method"), ckpt, v.get("sid_set"))
 
     # Seed-major order, so that an interrupted benchmark still holds every model on every dataset for
     # the first seed: first seed's models, then the ablations (first seed unless --ablation-seeds), then the other seeds.

@@ -126,10 +126,10 @@ class Bench:
                              command=self.command, extra=extra)
 
 
-def tokenized(config: str | Path, dataset: str, data_root: str | Path, out: Path, sources: list[str] | None = None,
+def tokenized(config: str | Path, dataset: str, data_root: str | Path | None, out: Path, sources: list[str] | None = None,
               method: str | None = None, checkpoint: str | None = None,
               overrides: Mapping[str, Any] | None = None) -> str:
-    """The codes.parquet of `hgrec tokenize --config config` (seed 0), made on first use and shared by every
+    """The codes.parquet of `hgrec tokenize --config config` (seed 0 unless `overrides` say), made on first use and shared by every
     run of every benchmark with the same `out`. `sources` replaces the config's item-vector sources (e.g.
     collab; `model`: the item table of the trained run `checkpoint`), `method` its tokenizer (random: the
     random-ID control), `overrides` any other field of the tokenize config (e.g. {"items.train_region":
@@ -141,13 +141,15 @@ def tokenized(config: str | Path, dataset: str, data_root: str | Path, out: Path
                             + (f"-{Path(checkpoint).parent.name}" if checkpoint else ""))
     if overrides:
         out = out.with_name(out.name + "-" + "-".join(f"{k.rsplit('.', 1)[-1]}_{v}" for k, v in overrides.items()))
-    path = out / f"{dataset}-{method or 'crq_vae'}-s0" / "codes.parquet"
+    seed = (overrides or {}).get("tokenizer.seed", 0)
+    path = out / f"{dataset}-{method or 'crq_vae'}-s{seed}" / "codes.parquet"
     if not path.exists():
         over = [f"items.sources=[{','.join(sources)}]"] if sources else []
         over += [f"tokenizer.method={method}"] if method else []
         over += [f"items.model_checkpoint={checkpoint}"] if checkpoint else []
         over += override_list(overrides or {})
-        run = load_tokenize_config(config, [f"data.root={data_root}", f"out_dir={out}", *over])
+        root = [f"data.root={data_root}"] if data_root is not None else []  # None: the embedded sample
+        run = load_tokenize_config(config, [*root, f"out_dir={out}", *over])
         print("tokenizing", dataset, {k: round(v, 4) for k, v in tokenize(run, log=lambda s: None).items()
                                        if k in ("collision", "concentration", "consistency")}, flush=True)
     return str(path)

@@ -100,3 +100,17 @@ def test_timing_columns_read_the_rows_timing_with_their_own_format():
              "timing": {"train_s": t}} for s, t in enumerate([10.0, 14.0])]
     table = seed_table(rows, [("NDCG", "ndcg@5", {}), ("train s", "timing:train_s", {}, ".1f")])
     assert table.splitlines()[2] == "| d | m | v | 0.1500 ± 0.0707 | 12.0 ± 2.8 | 2 |"
+
+
+def test_tokenized_codes_of_another_tokenizer_seed_get_their_own_folder(tmp_path):
+    from hgrec.benchmarking import tokenized
+
+    cfg = tmp_path / "t.yaml"
+    cfg.write_text("data: {dataset: sample}\nitems: {sources: [text]}\n"
+                   "tokenizer: {method: random, levels: 3, codebook_size: 16}\nout_dir: unused\n")
+    a = tokenized(cfg, "sample", None, tmp_path / "tok", method="random")
+    b = tokenized(cfg, "sample", None, tmp_path / "tok", method="random", overrides={"tokenizer.seed": 1})
+    assert Path(a).exists() and Path(b).exists() and "seed_1" in b and b.endswith("-s1/codes.parquet")
+    import polars as pl
+
+    assert pl.read_parquet(a)["code"].to_list() != pl.read_parquet(b)["code"].to_list()
