@@ -159,7 +159,10 @@ def save(rows: list[dict], args, done: bool) -> None:
                  f"{ck} {mo} {sum(r['config']['within_noise'] for r in judged if (r['config']['check'], r['model']) == (ck, mo))}"
                  f"/{sum(1 for r in judged if (r['config']['check'], r['model']) == (ck, mo))}"
                  for ck, mo in dict.fromkeys((r["config"]["check"], r["model"]) for r in judged)) + ".", "",
-             "| check | dataset | model | variant | seed | metric | committed | today | diff | committed mean ± std "
+             "The spread is that of the committed rows over seeds, or, where a check says `noise_from` (a file that "
+             "holds one seed), that of another file's rows of the same dataset and model under the same protocol "
+             "(its mean is then that file's, not this row's).", "",
+             "| check | dataset | model | variant | seed | metric | committed | today | diff | spread rows: mean ± std "
              "(seeds) | within noise |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         m, c = r["metrics"], r["config"]
