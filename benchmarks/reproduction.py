@@ -1,15 +1,15 @@
 """Reproduction check: rerun committed benchmark rows on today's code and compare them with the committed
 numbers, per seed, against the seed-to-seed spread of the committed rows.
 
-    python benchmarks/reproduction.py [--checks slate_table2 ctr semantic_ids data_pipeline] [--reuse]
+    python benchmarks/reproduction.py [--checks slate_table2 slate_random_ids ctr semantic_ids data_pipeline] [--reuse]
 
 Each check runs a benchmark script the way a user would (a subprocess, its results written to a scratch
 folder, never over the committed file), then matches its rows with the committed rows of the same results
 file by (dataset, model, variant, seed, truth). For every compared metric a row of
 `benchmarks/results/reproduction.json` holds the committed value of the same seed, the committed mean and
 std over seeds, today's value, and `within_noise`: |today - committed same seed| <= 2 x the committed std
-over seeds (a deterministic row, std 0 or one seed, must agree to 1e-4, or 2 % relative for timings,
-which are reported but never judged). The settings of the committed runs are restored where the code's
+over seeds, or of another file's seeds where a check names `noise_from` (a row without spread must agree
+to 1e-4; timings are reported as ratios, never judged). The settings of the committed runs are restored where the code's
 defaults moved since (CHECKS below says which and why), so a difference is the code's, not the protocol's.
 Issue 22 (the redesign) uses it: the redesign must leave these numbers where they were.
 """
@@ -106,7 +106,7 @@ def compare(name: str, committed: list[dict], today: list[dict], metrics: list[s
                                     **({"ratio": round(now / was, 3)} if was else {})},
                         "config": {"check": name, "metric": m, "within_noise": within,
                                    "noise_from": "committed seeds" if noise is None else "another file's seeds",
-                                   "committed_commit": None}})
+                                   }})
     return out
 
 
@@ -122,7 +122,7 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results",
                     help="where reproduction.{json,md} go")
     args = ap.parse_args()
-    rows, commits = [], {}
+    rows = []
     for name in args.checks:
         c = CHECKS[name]
         res_dir = args.scratch / name
@@ -137,12 +137,11 @@ def main() -> None:
         subprocess.run(cmd, check=True, cwd=ROOT)
         committed = json.loads((args.committed / f"{c['results']}.json").read_text())
         today = json.loads((res_dir / f"{c['results']}.json").read_text())
-        commits[name] = committed.get("git_commit")
         noise = (json.loads((args.committed / f"{c['noise_from']}.json").read_text())["rows"]
                  if c.get("noise_from") else None)
         got = compare(name, committed["rows"], today["rows"], c["metrics"], c.get("timing", False), noise)
-        for g in got:
-            g["config"]["committed_commit"] = commits[name]
+        for g in got:  # the commit the compared numbers were measured at
+            g["config"]["committed_commit"] = committed.get("git_commit")
         rows += got
         lines = [f"{g['dataset']} {g['model']} {g['variant']} s{g['seed']} {g['config']['metric']}: "
                  f"{g['metrics']['committed']} -> {g['metrics']['today']} ({g['config']['within_noise']})" for g in got]
