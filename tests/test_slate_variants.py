@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from hgrec.benchmarking import override_list
+from hgrec.pipelines import load_tokenize_config
 from hgrec.training.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,7 +25,13 @@ def test_variant_overrides_make_a_valid_higr_config(dataset, name):
     m = cfg.to_dict()["model"]
     for key, value in v.get("over", {}).items():
         assert m[key.removeprefix("model.")] == value
-    assert set(v) <= {"over", "sources", "method", "checkpoint", "model"}
+    assert set(v) <= {"over", "sources", "method", "checkpoint", "model", "sid_set"}
+    if "sid_set" in v:  # tokenizer overrides: a valid tokenize config that differs from the default in them
+        base = load_tokenize_config(ROOT / "configs" / dataset / "crq_vae.yaml", [])
+        tok = load_tokenize_config(ROOT / "configs" / dataset / "crq_vae.yaml", override_list(v["sid_set"]))
+        for key, value in v["sid_set"].items():
+            section, field = key.split(".", 1)
+            assert getattr(getattr(tok, section), field) == value != getattr(getattr(base, section), field)
     assert cfg.trainer.eval_every == 1 and cfg.trainer.epochs >= 40  # early stopping decides, not the cap
 
 
