@@ -32,13 +32,14 @@ def flat_slates(model: FlatSlateGenerator, batch, trie: PrefixTrie, slate_size: 
     chosen = torch.zeros(R * W, slate_size, dtype=torch.long, device=device)
     tokens = torch.zeros(R * W, 1, dtype=torch.long, device=device)  # position 0 = BOS
     history = batch["history"].repeat_interleave(W, 0) if exclude_history else chosen[:, :0]
-    caches, cross = model.new_caches() if use_cache else (None, None)
+    caches, cross = model.new_caches(static=(R * W, 1 + slate_size * D)) if use_cache else (None, None)
     for m in range(slate_size):
         excluded = dedupe(torch.cat([history, chosen[:, :m]], 1)) if (m or exclude_history) else None
         for d in range(D):
             t = tokens.shape[1] - 1  # flat position of the newest input token
             if use_cache:
                 h = model.decode(model.embed(tokens[:, -1:], t), C, C_pad, caches, cross, group=W)[:, -1]
+                caches.advance()
             else:
                 h = model.decode(model.embed(tokens, 0), C, C_pad, group=W)[:, -1]
             logp = torch.log_softmax(model.code_logits(h, d).float(), -1)  # (R*W, K)
@@ -51,8 +52,7 @@ def flat_slates(model: FlatSlateGenerator, batch, trie: PrefixTrie, slate_size: 
             parent = (base + idx // K).view(-1)
             tok = (idx % K).view(-1)
             if caches is not None:
-                for c in caches:
-                    c.reorder(parent)
+                caches.reorder(parent)
             prefix = trie.child[d][prefix[parent], tok].clamp(min=0)
             chosen, tokens = chosen[parent], torch.cat([tokens[parent], tok[:, None]], 1)
             excluded = None if excluded is None else excluded[parent]

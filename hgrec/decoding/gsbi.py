@@ -21,6 +21,7 @@ import torch
 
 from hgrec.decoding.beam import item_beam_search
 from hgrec.models.capabilities import HierarchicalSlateGenerator
+from hgrec.nn import advance_caches, reorder_caches
 from hgrec.tokenizers.trie import PrefixTrie
 
 
@@ -35,8 +36,9 @@ def gsbi(model: HierarchicalSlateGenerator, batch: dict[str, torch.Tensor], trie
         model.eval()
     C, C_pad = model.encode_context(batch)
     R = C.shape[0]
-    planner_caches = model.plan_caches() if use_cache else None
-    gen_cross = {}  # generator -> its cross-attention caches over C (filled on first use)
+    D = trie.depth
+    planner_caches = model.plan_caches(static=(R, slate_size)) if use_cache else None
+    gen_caches = {}  # generator -> its (static self-attention, cross-attention over C) caches, made on first use
     chosen = torch.zeros(R, slate_size, dtype=torch.long, device=C.device)
     chosen_scores = torch.full((R, slate_size), float("-inf"), device=C.device)
     history = batch["history"] if exclude_history else chosen[:, :0]
@@ -45,24 +47,26 @@ def gsbi(model: HierarchicalSlateGenerator, batch: dict[str, torch.Tensor], trie
     for m in range(slate_size):
         if use_cache:
             i_hat = model.plan_step(x, C, C_pad, planner_caches)
+            advance_caches(planner_caches[0])
         else:
             items = torch.stack(prev, 1) if prev else x.new_zeros(R, 0, x.shape[-1])
             i_hat = model.plan(items, C, C_pad)[:, -1]
         gen = model.generator(m)
         first = i_hat.repeat_interleave(beam, 0)  # (R*beam, d)
         if use_cache:
-            caches, _ = gen.new_caches()
-            if gen not in gen_cross:
-                gen_cross[gen] = gen.new_caches()[1]
-            cross = gen_cross[gen]
+            if gen not in gen_caches:
+                gen_caches[gen] = gen.new_caches(static=(R * beam, D))
+            caches, cross = gen_caches[gen]
+            caches.pos.zero_()  # a new item: its D positions are written again (the rest is masked)
 
             def step(level, tokens, gen=gen, first=first, caches=caches, cross=cross):
                 x_in = first if level == 0 else tokens
-                return gen.step(model.sid, level, x_in, C, C_pad, caches, cross, group=beam)
+                out = gen.step(model.sid, level, x_in, C, C_pad, caches, cross, group=beam)
+                caches.advance()
+                return out
 
             def reorder(index, caches=caches):
-                for c in caches:
-                    c.reorder(index)
+                reorder_caches(caches, index)
         else:
             state = {"prefix": first.new_zeros(first.shape[0], 0, dtype=torch.long), "first": first}
 

@@ -23,6 +23,7 @@ import torch
 from hgrec.decoding.beam import item_beam_search
 from hgrec.decoding.flat import flat_slates
 from hgrec.decoding.gsbi import gsbi
+from hgrec.decoding.step import compile_decoders, is_compiled
 from hgrec.models.capabilities import (FlatSlateGenerator, HierarchicalSlateGenerator, ItemCodeGenerator,
                                        NextItemScorer, WholeSlateGenerator, slate_capability)
 from hgrec.tokenizers.trie import PrefixTrie
@@ -36,13 +37,20 @@ def makes_slates(model) -> bool:
 
 
 def slate_generator(model, trie: PrefixTrie | None, slate_size: int, beam: int = 5, exclude_history: bool = False,
-                    use_cache: bool = True, with_scores: bool = False) -> SlateFn:
+                    use_cache: bool = True, with_scores: bool = False, compile: bool | str = False) -> SlateFn:
+    """`compile` (True or a mode of `hgrec.decoding.step.MODES`): the semantic-ID decoders run their compiled
+    step (cached decoding only)."""
     cap = slate_capability(model)
     if cap is None:
         raise TypeError(f"{type(model).__name__} cannot generate slates: it offers none of the slate capabilities "
                         "of hgrec.models.capabilities (e.g. score_all of a NextItemScorer)")
     if cap in (HierarchicalSlateGenerator, ItemCodeGenerator, FlatSlateGenerator) and trie is None:
         raise ValueError(f"{type(model).__name__} decodes semantic IDs: it needs the prefix trie of its codes")
+    if compile:
+        if cap not in (HierarchicalSlateGenerator, ItemCodeGenerator, FlatSlateGenerator) or not use_cache:
+            raise ValueError("compile=True needs a semantic-ID decoder (HiGR, TIGER, OneRec-style) with use_cache")
+        if not is_compiled(model):
+            compile_decoders(model, None if compile is True else compile)
     if cap is HierarchicalSlateGenerator:
         return lambda batch: gsbi(model, batch, trie, slate_size, beam, exclude_history, use_cache, with_scores)
     if cap is ItemCodeGenerator:
@@ -95,19 +103,20 @@ def item_code_slates(model: ItemCodeGenerator, batch, trie: PrefixTrie, slate_si
     R = C.shape[0]
     first = model.item_start(R * width)
     dec = model.item_decoder()
-    caches, cross = dec.new_caches()
+    caches, cross = dec.new_caches(static=(R * width, trie.depth))
     state = {"prefix": torch.zeros(R * width, 0, dtype=torch.long, device=C.device)}
 
     def step(level, tokens):
         if use_cache:
-            return dec.step(model.sid, level, first if level == 0 else tokens, C, C_pad, caches, cross, group=width)
+            out = dec.step(model.sid, level, first if level == 0 else tokens, C, C_pad, caches, cross, group=width)
+            caches.advance()
+            return out
         if level > 0:
             state["prefix"] = torch.cat([state["prefix"], tokens[:, None]], 1)
         return dec.logits_at(model.sid, first, state["prefix"], C, C_pad, group=width)
 
     def reorder(index):
-        for c in caches:
-            c.reorder(index)
+        caches.reorder(index)
         state["prefix"] = state["prefix"][index]
 
     excluded = batch["history"] if exclude_history else None

@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hgrec.nn import KVCache, TransformerBlock
-from hgrec.nn.blocks import make_norm
+from hgrec.nn import KVCache, StaticCaches, TransformerBlock
+from hgrec.nn.blocks import decode_step, make_norm, prefill_cross
 
 POOLING = ("sum", "mean", "max")
 TIME_BUCKETS = 32
@@ -144,6 +144,7 @@ class SIDDecoder(nn.Module):
             for _ in range(n_layers))
         self.norm = make_norm("rms", d_model)
         self.heads = nn.ModuleList(nn.Linear(d_model, k, bias=False) for k in sid.vocab_sizes)  # eq. (11)
+        self.stepper = decode_step  # hgrec.decoding.step.compile_decoders swaps in a compiled copy
 
     def forward(self, sid: SIDEmbedding, first: torch.Tensor, codes: torch.Tensor, context: torch.Tensor,
                 context_pad: torch.Tensor) -> list[torch.Tensor]:
@@ -155,8 +156,10 @@ class SIDDecoder(nn.Module):
         h = self.norm(x)
         return [head(h[:, d]) for d, head in enumerate(self.heads)]
 
-    def new_caches(self) -> tuple[list[KVCache], list[KVCache]]:
-        return [KVCache() for _ in self.blocks], [KVCache() for _ in self.blocks]
+    def new_caches(self, static: tuple[int, int] | None = None) -> tuple[list, list[KVCache]]:
+        """(self-attention, cross-attention) caches; `static` = (rows, steps) preallocates the former."""
+        own = StaticCaches.for_blocks(self.blocks, *static) if static else [KVCache() for _ in self.blocks]
+        return own, [KVCache() for _ in self.blocks]
 
     def logits_at(self, sid: SIDEmbedding, first: torch.Tensor, prefix: torch.Tensor, context: torch.Tensor | None,
                   context_pad: torch.Tensor | None, group: int = 1) -> torch.Tensor:
@@ -180,10 +183,10 @@ class SIDDecoder(nn.Module):
         else:
             x = sid.tokens(x_in[:, None], level0=level - 1)  # (R, 1, d)
         x = x + self.level_emb.weight[level]
-        for block, cache, cross_cache in zip(self.blocks, caches, cross_caches):
-            x = block(x, causal=True, context=context if self.cross else None, context_padding=context_pad,
-                      cache=cache, cross_cache=cross_cache, cross_group=group)
-        return self.heads[level](self.norm(x[:, 0]))
+        if self.cross:
+            prefill_cross(self.blocks, cross_caches, context, context_pad)
+        h = self.stepper(self.blocks, self.norm, x, caches, cross_caches, context_pad if self.cross else None, group)
+        return self.heads[level](h)
 
 
 def sid_loss(logits: list[torch.Tensor], codes: torch.Tensor) -> torch.Tensor:

@@ -33,8 +33,8 @@ from torch import nn
 
 from hgrec.models.generative import POOLING, ContextEncoder, SIDDecoder, SIDEmbedding, sid_loss
 from hgrec.models.registry import register
-from hgrec.nn import KVCache, TransformerBlock
-from hgrec.nn.blocks import make_norm
+from hgrec.nn import KVCache, StaticCaches, TransformerBlock
+from hgrec.nn.blocks import decode_step, make_norm, prefill_cross
 
 
 @dataclasses.dataclass
@@ -71,6 +71,7 @@ class SlatePlanner(nn.Module):
             TransformerBlock(c.d_model, c.n_heads, c.d_ff, c.dropout, c.ffn, cross=True, cross_first=True)
             for _ in range(c.slate_layers))
         self.norm = make_norm("rms", c.d_model)
+        self.stepper = decode_step  # hgrec.decoding.step.compile_decoders swaps in a compiled copy
 
     def forward(self, items: torch.Tensor, context: torch.Tensor, context_pad: torch.Tensor) -> torch.Tensor:
         """items (B, M-1, d) ground-truth preference embeddings -> I_hat (B, M, d)."""
@@ -79,16 +80,15 @@ class SlatePlanner(nn.Module):
             h = block(h, causal=True, context=context, context_padding=context_pad)
         return self.norm(h)
 
-    def new_caches(self) -> tuple[list[KVCache], list[KVCache]]:
-        return [KVCache() for _ in self.blocks], [KVCache() for _ in self.blocks]
+    def new_caches(self, static: tuple[int, int] | None = None) -> tuple[list, list[KVCache]]:
+        """(self-attention, cross-attention) caches; `static` = (rows, steps) preallocates the former."""
+        own = StaticCaches.for_blocks(self.blocks, *static) if static else [KVCache() for _ in self.blocks]
+        return own, [KVCache() for _ in self.blocks]
 
     def step(self, x: torch.Tensor, context, context_pad, caches, cross_caches) -> torch.Tensor:
         """One planner step with KV caches: x (B, d) (BOS or the last chosen item) -> i_hat (B, d)."""
-        h = x[:, None]
-        for block, cache, cross_cache in zip(self.blocks, caches, cross_caches):
-            h = block(h, causal=True, context=context, context_padding=context_pad, cache=cache,
-                      cross_cache=cross_cache)
-        return self.norm(h[:, 0])
+        prefill_cross(self.blocks, cross_caches, context, context_pad)
+        return self.stepper(self.blocks, self.norm, x[:, None], caches, cross_caches, context_pad)
 
 
 @register("higr", HiGRConfig)
@@ -120,8 +120,8 @@ class HiGR(nn.Module):
     def plan(self, items: torch.Tensor, context: torch.Tensor, context_pad: torch.Tensor) -> torch.Tensor:
         return self.planner(items, context, context_pad)
 
-    def plan_caches(self) -> tuple[list[KVCache], list[KVCache]]:
-        return self.planner.new_caches()
+    def plan_caches(self, static: tuple[int, int] | None = None) -> tuple[list, list[KVCache]]:
+        return self.planner.new_caches(static)
 
     def plan_step(self, x: torch.Tensor, context, context_pad, caches) -> torch.Tensor:
         return self.planner.step(x, context, context_pad, *caches)

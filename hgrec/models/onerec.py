@@ -24,8 +24,8 @@ from torch import nn
 
 from hgrec.models.generative import ContextEncoder, SIDEmbedding
 from hgrec.models.registry import register
-from hgrec.nn import KVCache, TransformerBlock
-from hgrec.nn.blocks import make_norm
+from hgrec.nn import KVCache, StaticCaches, TransformerBlock
+from hgrec.nn.blocks import decode_step, make_norm, prefill_cross
 
 
 @dataclasses.dataclass
@@ -69,6 +69,7 @@ class OneRec(nn.Module):
                                     for _ in range(c.decoder_layers))
         self.norm = make_norm("rms", c.d_model)
         self.heads = nn.ModuleList(nn.Linear(c.d_model, k, bias=False) for k in sid_vocab)
+        self.stepper = decode_step  # hgrec.decoding.step.compile_decoders swaps in a compiled copy
 
     def encode_context(self, batch):
         return self.context(self.sid, batch["history"], batch.get("history_ts"), batch.get("user_features"))
@@ -91,15 +92,21 @@ class OneRec(nn.Module):
         return torch.cat(out, 1)
 
     def decode(self, x, context, context_pad, caches=None, cross_caches=None, group: int = 1) -> torch.Tensor:
-        """`group` consecutive rows of x share one row of the context (beam search)."""
+        """`group` consecutive rows of x share one row of the context (beam search). With caches and one new
+        position, the shared decoding step (`decode_step`: compiled by `compile_decoders`)."""
+        if caches is not None and x.shape[1] == 1:
+            prefill_cross(self.blocks, cross_caches, context, context_pad)
+            return self.stepper(self.blocks, self.norm, x, caches, cross_caches, context_pad, group)[:, None]
         for i, block in enumerate(self.blocks):
             x = block(x, causal=True, context=context, context_padding=context_pad,
                       cache=None if caches is None else caches[i],
                       cross_cache=None if cross_caches is None else cross_caches[i], cross_group=group)
         return self.norm(x)
 
-    def new_caches(self):
-        return [KVCache() for _ in self.blocks], [KVCache() for _ in self.blocks]
+    def new_caches(self, static: tuple[int, int] | None = None):
+        """(self-attention, cross-attention) caches; `static` = (rows, steps) preallocates the former."""
+        own = StaticCaches.for_blocks(self.blocks, *static) if static else [KVCache() for _ in self.blocks]
+        return own, [KVCache() for _ in self.blocks]
 
     def code_logits(self, h: torch.Tensor, level: int) -> torch.Tensor:
         """The FlatSlateGenerator capability (hgrec.models.capabilities): hidden states -> level's logits."""

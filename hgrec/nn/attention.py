@@ -3,6 +3,12 @@ and a KV cache for incremental (autoregressive) decoding.
 
 Masks follow SDPA's boolean convention: True = may attend. Padding is given as a key mask
 `key_padding` of shape (B, S), True where the key is padding.
+
+Two self-attention caches: `KVCache` grows by concatenation (any number of steps, shapes change every
+step); `StaticKVCache` is preallocated for a known number of steps and written in place at a position
+held in a tensor, so every decoding step has the same shapes and can be compiled (`torch.compile`) or
+captured as a CUDA graph once (`hgrec.decoding.step`). Both give the same attention: the static one masks
+the positions not written yet.
 """
 
 from __future__ import annotations
@@ -45,6 +51,71 @@ class KVCache:
             self.mask, self.dead = self.mask.index_select(0, index), self.dead.index_select(0, index)
 
 
+class StaticKVCache:
+    """Keys/values of one layer preallocated as (B, H, T_max, hd), written at `pos` (a (1,) long tensor that
+    every layer of one decoder shares; `StaticCaches.advance` moves it). Keys at positions > pos are masked."""
+
+    def __init__(self, k: torch.Tensor, v: torch.Tensor, pos: torch.Tensor) -> None:
+        self.k, self.v, self.pos = k, v, pos
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if k.shape[2] != 1:
+            raise ValueError(f"a static cache takes one new position per step, got {k.shape[2]}")
+        self.k.index_copy_(2, self.pos, k)
+        self.v.index_copy_(2, self.pos, v)
+        return self.k, self.v
+
+    def key_mask(self) -> torch.Tensor:
+        """(1, 1, 1, T_max): True at the positions written so far."""
+        return (torch.arange(self.k.shape[2], device=self.k.device) <= self.pos)[None, None, None, :]
+
+    def reorder(self, index: torch.Tensor) -> None:
+        self.k.copy_(self.k.index_select(0, index))
+        self.v.copy_(self.v.index_select(0, index))
+
+
+class StaticCaches(list):
+    """The `StaticKVCache` of every layer of one decoder: (layers, rows, H, steps, hd) keys and values,
+    one position for all of them."""
+
+    def __init__(self, layers: int, rows: int, heads: int, steps: int, head_dim: int, *, device=None,
+                 dtype=torch.float32) -> None:
+        self.pos = torch.zeros(1, dtype=torch.long, device=device)
+        self.k = torch.zeros(layers, rows, heads, steps, head_dim, device=device, dtype=dtype)
+        self.v = torch.zeros_like(self.k)
+        super().__init__(StaticKVCache(self.k[i], self.v[i], self.pos) for i in range(layers))
+
+    @classmethod
+    def for_blocks(cls, blocks, rows: int, steps: int) -> "StaticCaches":
+        """Caches for a stack of blocks (each with `self_attn`), on their weights' device and dtype."""
+        attn = blocks[0].self_attn
+        w = attn.query.weight
+        return cls(len(blocks), rows, attn.n_heads, steps, attn.head_dim, device=w.device, dtype=w.dtype)
+
+    def advance(self) -> None:
+        self.pos.add_(1)
+
+    def reorder(self, index: torch.Tensor) -> None:
+        """Every layer at once (beam search keeps the survivors' caches)."""
+        self.k.copy_(self.k.index_select(1, index))
+        self.v.copy_(self.v.index_select(1, index))
+
+
+def reorder_caches(caches, index: torch.Tensor) -> None:
+    """Permute a decoder's self-attention caches by hypothesis index (either kind)."""
+    if isinstance(caches, StaticCaches):
+        caches.reorder(index)
+    else:
+        for c in caches:
+            c.reorder(index)
+
+
+def advance_caches(caches) -> None:
+    """After a decoding step: a static cache moves its write position (a growing cache needs nothing)."""
+    if isinstance(caches, StaticCaches):
+        caches.advance()
+
+
 class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = False,
                  d_context: int | None = None):
@@ -85,7 +156,9 @@ class MultiHeadAttention(nn.Module):
             if cache is not None:
                 k, v = cache.append(k, v)
         reuse = static_kv and cache is not None and not causal and attn_mask is None and key_padding is not None
-        if reuse and cache.mask is not None:
+        if isinstance(cache, StaticKVCache):  # one new query: it sees every position written so far
+            mask, dead = cache.key_mask(), None
+        elif reuse and cache.mask is not None:
             mask, dead = cache.mask, cache.dead  # the context's padding does not change between steps
         else:
             mask, dead = self._mask(T, k.shape[2], causal, key_padding, attn_mask, x.device)

@@ -116,3 +116,26 @@ class TransformerBlock(nn.Module):
         if self.cross_attn is not None and not self.cross_first:
             x = x + self.dropout(self._cross(x, context, context_padding, cross_cache, cross_group))
         return x + self.dropout(self.ffn(self.norm_ffn(x)))
+
+
+def prefill_cross(blocks, cross_caches: list[KVCache], context: torch.Tensor | None,
+                  context_padding: torch.Tensor | None) -> None:
+    """Cross-attention keys, values and padding mask of every block over the context C, once per decode (what
+    the first cached step would compute), so that every step after it has the same inputs and shapes."""
+    for block, cache in zip(blocks, cross_caches):
+        if block.cross_attn is None or context is None or cache.k is not None:
+            continue
+        cache.k, cache.v = block._context_kv(context)
+        if context_padding is not None:
+            cache.mask, cache.dead = MultiHeadAttention._mask(1, context.shape[1], False, context_padding, None,
+                                                              context.device)
+
+
+def decode_step(blocks, norm: nn.Module, x: torch.Tensor, caches, cross_caches: list[KVCache],
+                context_padding: torch.Tensor | None, group: int = 1) -> torch.Tensor:
+    """One new position through a decoder's blocks on their KV caches (cross caches prefilled): x (N, 1, d) ->
+    norm(h) (N, d). The decoding step that GSBI's planner and item generator, TIGER and OneRec-style beam
+    search all run; `hgrec.decoding.step.compile_decoders` swaps in a compiled copy of this function."""
+    for block, cache, cross in zip(blocks, caches, cross_caches):
+        x = block(x, causal=True, context_padding=context_padding, cache=cache, cross_cache=cross, cross_group=group)
+    return norm(x[:, 0])

@@ -12,8 +12,9 @@ Errors are JSON `{"detail": "..."}` with a 4xx status that names the problem: 40
 409 a request the checkpoint cannot serve (click scores from a slate model), 422 everything else
 that is wrong with the request (unknown item ids — listed —, empty history, slate larger than the
 catalogue, oversize lists, malformed JSON, wrong types, NaN/inf, more work than `Limits.max_work`);
-413 a body above `Limits.max_body_bytes`; 503 (with Retry-After) a full queue; 504 a request not answered
-within its deadline. Validation errors name the field and the problem, never echo the input. An
+413 a body above `Limits.max_body_bytes`; 429 (with Retry-After) an overloaded decoder (load shedding: a full
+queue, or an expected wait above `Limits.max_wait_s`); 503 (with Retry-After) shutting down or a click model
+busy for a whole deadline; 504 a request not answered within its deadline. Validation errors name the field and the problem, never echo the input. An
 unexpected failure answers 500 with its message and the server keeps serving.
 """
 
@@ -89,7 +90,7 @@ class Problem(BaseModel):
 
 
 ERRORS = {404: {"model": Problem}, 409: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem},
-          503: {"model": Problem}, 504: {"model": Problem}}
+          429: {"model": Problem}, 503: {"model": Problem}, 504: {"model": Problem}}
 
 
 def validation_detail(errors: list[dict], shown: int = 5) -> str:

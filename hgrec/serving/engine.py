@@ -23,8 +23,12 @@ Slate checkpoints answer score requests with a 409, CTR-only checkpoints slate r
 
 **Limits** (`Limits`, docs/serving.md): every request has a deadline (504 when it passes: a queued job whose
 deadline passed, or whose caller went away, is dropped by the worker without decoding; a click score that
-cannot get the model within it is a 503 with Retry-After); at most `max_queue` slate requests wait (503 with
-Retry-After above it). The worker takes the cheapest waiting requests first and puts at most `batch_work` of
+cannot get the model within it is a 503 with Retry-After). **Load shedding**: a slate request that would wait
+longer than `max_wait_s` — the decoder calls needed for the jobs queued ahead of it (only those no heavier than
+it count, since the cheapest go first; up to `max_batch` jobs and `batch_work` work per call) times the
+measured seconds per call (a moving average over recent calls) — or find `max_queue` requests waiting
+is refused at once with a 429 and a Retry-After of the expected wait, instead of queueing behind a backlog that
+would only grow (latency stays bounded under any load; `shed` counts them). The worker takes the cheapest waiting requests first and puts at most `batch_work` of
 work into one decoder call, so heavy requests cannot hold back light ones beyond one heavy decode.
 """
 
@@ -49,6 +53,7 @@ import hgrec
 from hgrec.data.batch import context_batch
 from hgrec.data.errors import DataError
 from hgrec.decoding.slates import makes_slates, slate_generator
+from hgrec.decoding.step import MODES
 from hgrec.models.capabilities import ClickModel
 from hgrec.serving.recommend import Recommender
 from hgrec.serving.requests import Limits, RequestError, RequestMapper, SlateAnswer, SlateQuery, SlateRow
@@ -77,13 +82,22 @@ class SlateEngine:
     """Slates of a slate model: validated on arrival (errors go straight back), decoded in batches by one worker."""
 
     def __init__(self, mapper: RequestMapper, max_batch: int = 64, max_wait_ms: float = 5.0, batching: bool = True,
-                 model_lock: threading.Lock | None = None):
+                 model_lock: threading.Lock | None = None, compile: str | None = None):
         _check_batching(max_batch, max_wait_ms)
+        if compile is not None and compile not in MODES:
+            raise ValueError(f"compile must be one of {MODES}, got {compile!r}")
+        self.compile = compile  # a mode of hgrec.decoding.step: the decoders run their compiled step
+        self._warm = threading.Event()  # compiled: set once the worker has compiled the step (/readyz waits for it)
+        if compile is None:
+            self._warm.set()
         self.mapper, self.rec, self.limits = mapper, mapper.rec, mapper.limits
         self.max_batch, self.max_wait = (max_batch if batching else 1), max_wait_ms / 1000.0
         self.batching = batching
         self.batches = 0  # decoder calls so far (tests and the load benchmark read it)
         self.dropped = 0  # queued jobs never decoded: their caller went away or their deadline passed
+        self.shed = 0  # requests refused with a 429 (load shedding)
+        self._batch_seconds: float | None = None  # the decoder's recent seconds per call (None: not measured)
+        self._work_lock = threading.Lock()
         self._closed = False
         self._model_lock = threading.Lock() if model_lock is None else model_lock
         self._seq = itertools.count()  # FIFO among requests of equal work
@@ -92,17 +106,37 @@ class SlateEngine:
         self._worker.start()
 
     # ---- the API -------------------------------------------------------------------------------------------------
-    def submit(self, q: SlateQuery) -> Future:
+    def submit(self, q: SlateQuery, shed: bool = True) -> Future:
         """Validate now (raises RequestError), decode in the worker's next batch. Cancelling the future before
-        the worker reaches it drops the job (a client that went away costs no decoding)."""
+        the worker reaches it drops the job (a client that went away costs no decoding). With `shed`, an
+        overloaded engine refuses the request (RequestError 429 with Retry-After) instead of queueing it."""
         job = _Job(self.mapper.slate_row(q), Future(), time.monotonic() + self.limits.deadline_s)
         if self._closed:
             raise RequestError("the server is shutting down", 503, retry_after=1)
-        if self._queue.qsize() >= self.limits.max_queue:
-            raise RequestError(f"{self._queue.qsize()} requests are already waiting (limit "
-                               f"{self.limits.max_queue}); retry later", 503, retry_after=1)
-        self._queue.put((job.work, next(self._seq), job))
+        with self._work_lock:
+            wait = self.expected_wait(job.work)
+            if self._queue.qsize() >= self.limits.max_queue:
+                self.shed += 1
+                raise RequestError(f"{self._queue.qsize()} requests are already waiting (limit "
+                                   f"{self.limits.max_queue}); retry later", 429, retry_after=max(1, math.ceil(wait)))
+            if shed and wait > self.limits.max_wait_s:
+                self.shed += 1
+                raise RequestError(f"the decoder is {wait:.2f} s behind (limit {self.limits.max_wait_s:g} s); "
+                                   "retry later", 429, retry_after=max(1, math.ceil(wait)))
+            self._queue.put((job.work, next(self._seq), job))
         return job.future
+
+    def expected_wait(self, work: int = 0) -> float:
+        """Seconds a new request of `work` would wait in the queue: the worker takes the cheapest jobs first, so
+        the decoder calls needed for the jobs no heavier than it (at most `max_batch` jobs and `batch_work` work
+        per call) times the measured seconds per call (0 until the first decode; its own decoding is not waiting,
+        so a request with nothing ahead of it is never shed)."""
+        if self._batch_seconds is None:
+            return 0.0
+        with self._queue.mutex:
+            ahead = [w for w, _, job in self._queue.queue if job is not None and w <= work]
+        calls = max(math.ceil(len(ahead) / self.max_batch), math.ceil(sum(ahead) / self.limits.batch_work))
+        return calls * self._batch_seconds
 
     def slate(self, q: SlateQuery, timeout: float | None = 60.0) -> SlateAnswer:
         fut = self.submit(q)
@@ -133,13 +167,13 @@ class SlateEngine:
 
     def slates(self, queries: list[SlateQuery]) -> list[SlateAnswer]:
         """Many at once (batch inference): all submitted, then collected in order."""
-        futures = [self.submit(q) for q in queries]
+        futures = [self.submit(q, shed=False) for q in queries]  # the caller asked for all of them
         return [f.result() for f in futures]
 
     @property
     def ready(self) -> bool:
-        """Worker alive and not shutting down."""
-        return self._worker.is_alive() and not self._closed
+        """Worker alive, warmed up (compiled decoding: the step is compiled) and not shutting down."""
+        return self._worker.is_alive() and self._warm.is_set() and not self._closed
 
     def close(self, timeout: float = 5.0) -> None:
         """Answer what is queued, then stop the worker (waiting at most `timeout` seconds for it)."""
@@ -188,7 +222,21 @@ class SlateEngine:
                 work += job.work
         return jobs
 
+    def _warm_up(self) -> None:
+        """Compile the decoding step before the first request: decode for one user, then for two (the second
+        size makes the compiled step's batch and context sizes dynamic, so later batches do not recompile)."""
+        rec = self.rec
+        users = rec.ds.user_map.to_raw(np.flatnonzero(rec.seq.lengths > 0)[:2]).tolist()
+        try:
+            for n in (1, 2):
+                rows = [self.mapper.slate_row(SlateQuery(user_id=u)) for u in users[:n]]
+                self._decode(rows[0].key, [_Job(r, Future()) for r in rows])
+        finally:
+            self._warm.set()
+
     def _run(self) -> None:
+        if not self._warm.is_set():
+            self._warm_up()
         while (jobs := self._collect()) is not None:
             groups: dict[tuple, list[_Job]] = {}
             for job in jobs:
@@ -209,9 +257,12 @@ class SlateEngine:
         width = max(1, max(r.used for r in rows))  # drop columns that are padding in every row
         batch = context_batch(np.stack([r.history[-width:] for r in rows]), np.stack([r.ts[-width:] for r in rows]),
                               np.stack([r.features for r in rows]) if self.mapper.n_features else None, rec.device)
-        gen = slate_generator(rec.model, rec.trie, size, beam, exclude, with_scores=True)
+        gen = slate_generator(rec.model, rec.trie, size, beam, exclude, with_scores=True, compile=self.compile or False)
         with self._model_lock, torch.inference_mode():
+            t0 = time.perf_counter()
             items, scores = gen(batch)
+            took = time.perf_counter() - t0
+        self._batch_seconds = took if self._batch_seconds is None else 0.8 * self._batch_seconds + 0.2 * took
         self.batches += 1
         items, scores = items.cpu().numpy(), scores.float().cpu().numpy()
         out = []
@@ -276,7 +327,8 @@ class InferenceEngine:
     """One checkpoint served: a slate engine and/or a click engine over one request mapper and one model lock."""
 
     def __init__(self, rec: Recommender, max_batch: int = 64, max_wait_ms: float = 5.0, batching: bool = True,
-                 threads: int | None = None, checkpoint: str | Path | None = None, limits: Limits | None = None):
+                 threads: int | None = None, checkpoint: str | Path | None = None, limits: Limits | None = None,
+                 compile: str | None = None):
         _check_batching(max_batch, max_wait_ms)
         if threads is not None:
             torch.set_num_threads(threads)
@@ -287,7 +339,7 @@ class InferenceEngine:
         self.limits, self.max_len, self.num_items = self.mapper.limits, self.mapper.max_len, self.mapper.num_items
         self._closed = False
         self._model_lock = threading.Lock()  # decoding and click scores: one model call at a time
-        self.slate_engine = (SlateEngine(self.mapper, max_batch, max_wait_ms, batching, self._model_lock)
+        self.slate_engine = (SlateEngine(self.mapper, max_batch, max_wait_ms, batching, self._model_lock, compile)
                              if makes_slates(rec.model) else None)
         self.click_engine = ClickEngine(self.mapper, self._model_lock) if isinstance(rec.model, ClickModel) else None
 
@@ -305,6 +357,7 @@ class InferenceEngine:
                 "click_scores": self.is_ctr,
                 "batching": {"enabled": self.batching, "max_batch": self.max_batch,
                              "max_wait_ms": self.max_wait * 1000},
+                "compiled_decoding": self.slate_engine.compile if self.slate_engine is not None else None,
                 "limits": dataclasses.asdict(self.limits),
                 "config": cfg.to_dict()}
 
@@ -325,14 +378,18 @@ class InferenceEngine:
     def dropped(self) -> int:
         return self.slate_engine.dropped if self.slate_engine is not None else 0
 
+    @property
+    def shed(self) -> int:
+        return self.slate_engine.shed if self.slate_engine is not None else 0
+
     # ---- slates -----------------------------------------------------------------------------------------------
     def _slates(self) -> SlateEngine:
         if self.slate_engine is None:
             raise RequestError(f"{self.rec.cfg.model_name} does not generate slates", 409)
         return self.slate_engine
 
-    def submit(self, q: SlateQuery) -> Future:
-        return self._slates().submit(q)
+    def submit(self, q: SlateQuery, shed: bool = True) -> Future:
+        return self._slates().submit(q, shed)
 
     def slate(self, q: SlateQuery, timeout: float | None = 60.0) -> SlateAnswer:
         return self._slates().slate(q, timeout)

@@ -33,7 +33,7 @@ from hgrec.serving.recommend import Recommender
 
 class RequestError(ValueError):
     """A request the model cannot answer; `status` is the HTTP status the app returns (and `retry_after`, in
-    seconds, its Retry-After header for a 503)."""
+    seconds, its Retry-After header for a 429 or 503)."""
 
     def __init__(self, message: str, status: int = 422, retry_after: int | None = None):
         super().__init__(message)
@@ -47,7 +47,8 @@ class Limits:
     max_work: int = 1_000  # 422: slate_size x beam_width of one slate request
     max_candidates: int = 2_000  # 422: candidates of one /v1/score request
     deadline_s: float = 10.0  # 504: a request not answered within it (its queued work is dropped)
-    max_queue: int = 1_024  # 503 + Retry-After: slate requests already waiting for the decoder
+    max_queue: int = 1_024  # 429 + Retry-After: slate requests already waiting for the decoder
+    max_wait_s: float = 0.5  # 429 + Retry-After: a new slate request's expected wait (queued work x decode time)
     batch_work: int = 4_000  # most work (sum of slate_size x beam_width) in one decoder call
 
     def __post_init__(self):

@@ -124,15 +124,43 @@ def test_deadline_is_504_and_the_late_job_is_dropped(client, engine):
     assert engine.dropped == dropped + 1
 
 
-def test_full_queue_is_503_with_retry_after(client, engine):
+def test_full_queue_is_429_with_retry_after(client, engine):
     user = _users(engine, 1)[0]
     with engine._model_lock:
         futures = [engine.submit(SlateQuery(user_id=user))]
         time.sleep(0.2)  # the worker holds the first and waits for the model
         futures += [engine.submit(SlateQuery(user_id=user)) for _ in range(LIMITS.max_queue)]
         r = client.post("/v1/slate", json={"user_id": user})
-        assert r.status_code == 503 and r.headers["retry-after"] == "1" and "already waiting" in r.text
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "already waiting" in r.text
     assert all(len(f.result(20).items) == 5 for f in futures)  # the queued ones are still answered
+
+
+def test_an_overloaded_decoder_sheds_load_with_429_and_retry_after(rec):
+    """Expected wait = decoder calls for the jobs queued ahead (no heavier than the request) x measured seconds
+    per call: past max_wait_s the request is refused at once; lighter requests still get in; what was queued is
+    still answered."""
+    import dataclasses
+
+    eng = InferenceEngine(rec, max_batch=1, max_wait_ms=5, limits=dataclasses.replace(LIMITS, max_queue=64))
+    user = _users(eng, 1)[0]
+    eng.slate(SlateQuery(user_id=user, slate_size=5))  # one decode: the seconds per call are measured
+    per = eng.slate_engine._batch_seconds
+    assert per is not None and per > 0
+    eng.slate_engine.limits = dataclasses.replace(LIMITS, max_queue=64, max_wait_s=0.5 * per)  # half a call
+    with TestClient(create_app(eng), raise_server_exceptions=False) as client, eng._model_lock:
+        futures = [eng.submit(SlateQuery(user_id=user, slate_size=5))]
+        time.sleep(0.2)  # the worker holds the first and waits for the model
+        futures.append(eng.submit(SlateQuery(user_id=user, slate_size=5, beam_width=6)))  # 30 work queued
+        r = client.post("/v1/slate", json={"user_id": user, "slate_size": 5, "beam_width": 6})  # one call ahead
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "s behind" in r.text
+        futures.append(eng.submit(SlateQuery(user_id=user, slate_size=2)))  # nothing lighter is queued
+        assert eng.shed == 1
+        with pytest.raises(Exception, match="s behind"):
+            eng.submit(SlateQuery(user_id=user, slate_size=5, beam_width=6))
+        futures.append(eng.submit(SlateQuery(user_id=user, slate_size=5, beam_width=6), shed=False))  # batch callers
+    assert [len(f.result(20).items) for f in futures] == [5, 5, 2, 5]
+    assert eng.shed == 2
+    eng.close()
 
 
 def test_a_cancelled_request_is_never_decoded(engine):
@@ -243,7 +271,8 @@ def test_hostile_traffic_keeps_normal_requests_within_their_deadline(rec):
     """For a bounded time, clients send oversized bodies (413), work over the ceiling (422), heavy requests at
     the ceiling, NaN (422) and requests they abandon, while one client sends normal requests: every normal
     request is answered 200 within the deadline, and no hostile one gets a 500. (The queue holds 64 here: with
-    the 4 of the other tests, abandoned heavy jobs fill it and light ones are shed with 503, by design.)"""
+    the 4 of the other tests, abandoned heavy jobs fill it and light ones are shed with 429, by design; heavy ones may be shed with 429 when their expected wait passes
+    max_wait_s, light ones are not, since the cheapest go first.)"""
     import dataclasses
 
     engine = InferenceEngine(rec, max_batch=16, max_wait_ms=5, limits=dataclasses.replace(LIMITS, max_queue=64))
@@ -301,7 +330,7 @@ def test_hostile_traffic_keeps_normal_requests_within_their_deadline(rec):
     assert not errors, errors[:3]
     assert len(normal) >= 5 and {s for s, _ in normal} == {200}, normal[:5]
     assert max(t for _, t in normal) < LIMITS.deadline_s
-    assert {413, 422} <= set(hostile) and set(hostile) <= {200, 413, 422, 503, 504}, sorted(set(hostile))
+    assert {413, 422} <= set(hostile) and set(hostile) <= {200, 413, 422, 429, 503, 504}, sorted(set(hostile))
     engine.close()
 
 
