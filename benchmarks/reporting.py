@@ -59,6 +59,12 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "Slate generation speed",
         "Issue 5. HiGR-GSBI against OneRec-style beam and greedy decoding and TIGER, KV cache on and off, "
         "batch 1 and 256, identical sizes, one interleaved run; FLOPs per slate."),
+    "slate_efficiency_compiled": (
+        "Slate generation speed with the compiled decoding step",
+        "Issue 24. The same models and contexts, cached decoding eager and with the compiled static-shape step "
+        "(hgrec.decoding.step, torch.compile max-autotune on CPU), batch 1 and 256, one interleaved run: "
+        "achieved GFLOP/s, fraction of the model's best GFLOP/s at batch 256, compile / warm-up time, "
+        "whether the compiled slates equal the eager ones."),
     "alignment": (
         "Preference alignment (HiGR Table 4)",
         "Issue 6. ORPO, DPO and SimPO post-training of a pre-trained HiGR, an NLL-only control, per-negative "

@@ -124,7 +124,7 @@ async def load(url: str, users: list, concurrency: int, duration: float, slate_s
                         shed += 1
                         i += concurrency
                         continue
-                    items = r.json()["items"] if r.status_code == 200 else []
+                    items = [i["item_id"] for i in r.json()["items"]] if r.status_code == 200 else []
                     ok = len(items) == slate_size == len(set(items)) and all(str(x) in catalogue for x in items)
                 except httpx.HTTPError:
                     ok = False

@@ -73,6 +73,7 @@ def main() -> None:
     ap.add_argument("--compile", nargs="?", const="default", choices=["default", "max-autotune"],
                     help="also the compiled decoding step (hgrec.decoding.step), in this mode")
     ap.add_argument("--methods", nargs="*", help="only these labels (default: all)")
+    ap.add_argument("--name", default="slate_efficiency", help="results file name (benchmarks/results/<name>.json)")
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
     if args.threads:
@@ -186,7 +187,7 @@ def main() -> None:
              "beam search.\n\n| batch | method | p50 ms | p99 ms | slates/min | GFLOPs/slate | GFLOP/s | fraction of limit | "
              "warm-up s | latency vs HiGR | vs HiGR, same cache |\n|---|---|---|---|---|---|---|---|---|---|---|\n"
              + "\n".join(lines))
-    write_results("slate_efficiency", rows, out_dir=args.results, notes=notes,
+    write_results(args.name, rows, out_dir=args.results, notes=notes,
                   command="python benchmarks/slate_efficiency.py " + " ".join(sys.argv[1:]))
 
 

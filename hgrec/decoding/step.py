@@ -17,9 +17,9 @@ replayed. The same compiled step serves GSBI, OneRec-style beam search and TIGER
 comparisons between them stay fair; the beam bookkeeping around it (top-k, reorders) is shared eager
 code in `hgrec.decoding`.
 
-Compilation costs time on first use (seconds to minutes on a small CPU, per decoder stack, and once
-more when the batch or context size first changes: the second compile makes those sizes dynamic);
-`benchmarks/slate_efficiency.py` reports it. Compiled and eager decoding give the same slates
+Compilation costs time on first use: "default" compiles one graph per decoder stack with dynamic batch and
+context sizes (about a minute on a small CPU); "max-autotune" compiles per shape (minutes each) and is
+the faster step. `benchmarks/slate_efficiency.py` reports both the time and the speed. Compiled and eager decoding give the same slates
 (tests/decoding/test_compiled.py compares them on real checkpoints, slate for slate).
 """
 
@@ -47,7 +47,7 @@ def compile_options(mode: str, on_gpu: bool) -> dict:
     if mode == "max-autotune":
         options |= {"max_autotune": True, "max_autotune_gemm_backends": "CPP,ATEN"}
         return {"options": options, "dynamic": False}
-    return {"options": options}
+    return {"options": options, "dynamic": True}  # one graph for every batch and context size
 
 
 def compile_decoders(model: nn.Module, mode: str | None = None) -> nn.Module:

@@ -223,8 +223,8 @@ class SlateEngine:
         return jobs
 
     def _warm_up(self) -> None:
-        """Compile the decoding step before the first request: decode for one user, then for two (the second
-        size makes the compiled step's batch and context sizes dynamic, so later batches do not recompile)."""
+        """Compile the decoding step before the first request: decode for one user, then for two (with "default"
+        the graph is dynamic in batch and context size, so the second call checks that nothing recompiles)."""
         rec = self.rec
         users = rec.ds.user_map.to_raw(np.flatnonzero(rec.seq.lengths > 0)[:2]).tolist()
         try:
