@@ -22,6 +22,9 @@ class DataConfig:
     train_samples: str = "requests"  # requests (one per logged request) | every_item (one per effective item)
     split: str = "leave_last_out"  # leave_last_out | temporal (slate samples)
     beam: int = 5  # B, the beam width of slate decoding during evaluation
+    # generative retrieval (data.protocol=next_item of a semantic-ID model): early stopping on a seeded random
+    # sample of this many validation users (a beam search per user is costly on CPU); test always uses all
+    valid_users: int | None = None
     # CTR models (HPGR, HSTU-CTR, MTGR-style, DIN; docs/hpgr.md): every exposure, global temporal split
     label: str = "clicked"  # CTR target: clicked (KuaiRand is_click) | effective (long view / rating >= 4)
     session_gap_min: float = 30.0  # a new session starts after a gap > this many minutes
@@ -42,6 +45,8 @@ class DataConfig:
             raise ConfigError(f"data.session_gap_min must be > 0, got {self.session_gap_min}")
         if self.max_len < 1:
             raise ConfigError(f"data.max_len must be >= 1, got {self.max_len}")
+        if self.valid_users is not None and self.valid_users < 1:
+            raise ConfigError(f"data.valid_users must be >= 1 or null, got {self.valid_users}")
         if self.slate_size < 1 or self.beam < 1:
             raise ConfigError(f"data.slate_size and data.beam must be >= 1, got {self.slate_size}, {self.beam}")
         if self.slate_target not in ("effective", "impressions"):

@@ -100,3 +100,43 @@ def next_item_data(ds: Dataset, max_len: int = 50) -> NextItemData:
 
     return NextItemData(ds.num_items, max_len, ds.info.has_timestamps, train_items, train_ts, eval_set(1),
                         eval_set(2))
+
+
+@dataclasses.dataclass
+class NextKSamples:
+    """Training samples of a generative next-item model: one per position of the training part of every
+    sequence that has at least one item before it (the causal models' every-position training, made explicit
+    for an encoder-decoder): `history` = the items before it (last max_len), `target` = it and the next
+    ones, at most `k`, never past the training part."""
+
+    users: np.ndarray  # (N,) dense user ids
+    history: np.ndarray  # (N, L) left-padded, most recent last
+    history_ts: np.ndarray  # (N, L) seconds
+    target: np.ndarray  # (N, k) item ids, 0-padded on the right
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+
+def next_k_samples(ds: Dataset, max_len: int = 50, k: int = 1) -> NextKSamples:
+    """Samples on exactly the training part of `next_item_data`'s split (the same leave-last-out cut)."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    split = leave_last_out(ds).to_numpy()
+    if "effective" in ds.interactions.columns:
+        split = split[ds.interactions["effective"].to_numpy()]
+    seq = positive_history(ds, ["item_id", "ts"])
+    items, ts = seq["item_id"], batch_seconds(seq["ts"], ds.info.has_timestamps)
+    users = np.arange(ds.num_users)
+    held = (split == "valid") | (split == "test")
+    n_train = np.bincount(np.repeat(users, seq.lengths)[~held], minlength=ds.num_users)
+    n = np.maximum(n_train - 1, 0)  # positions 1..n_train-1 of each user
+    u = np.repeat(users, n)
+    p = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n) + 1
+    start = seq.offsets[u]
+    hist = _gather_left_padded(items, start + p, start, max_len)
+    hist_ts = _gather_left_padded(ts, start + p, start, max_len)
+    j = p[:, None] + np.arange(k)[None]
+    ok = j < n_train[u][:, None]
+    target = np.where(ok, items[np.minimum(start[:, None] + j, len(items) - 1)], 0)
+    return NextKSamples(u, hist, hist_ts, target)

@@ -20,6 +20,15 @@ from hgrec.tokenizers.trie import PrefixTrie
 def flat_slates(model: FlatSlateGenerator, batch, trie: PrefixTrie, slate_size: int, beam: int = 5, exclude_history: bool = False,
                 use_cache: bool = True) -> torch.Tensor:
     """-> (R, slate_size) item ids of the best hypothesis (beam=1: greedy)."""
+    return flat_beams(model, batch, trie, slate_size, beam, exclude_history, use_cache)[0][:, 0]
+
+
+@torch.inference_mode()
+def flat_beams(model: FlatSlateGenerator, batch, trie: PrefixTrie, slate_size: int, beam: int = 5,
+               exclude_history: bool = False, use_cache: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> every hypothesis of the search, best first: (R, beam, slate_size) item ids and (R, beam) summed
+    log-probabilities (-inf: no valid hypothesis). With slate_size 1 the beams are `beam` distinct items
+    ranked by the model: OneRec-style decoding as a next-item retriever."""
     if model.training:  # eval() walks every submodule: not on every serving call
         model.eval()
     C, C_pad = model.encode_context(batch)
@@ -60,4 +69,4 @@ def flat_slates(model: FlatSlateGenerator, batch, trie: PrefixTrie, slate_size: 
         alive = torch.isfinite(scores).view(-1)
         chosen[:, m] = torch.where(alive, trie.item[prefix], torch.zeros_like(prefix))
         prefix = torch.zeros_like(prefix)
-    return chosen.view(R, W, slate_size)[:, 0]
+    return chosen.view(R, W, slate_size), scores

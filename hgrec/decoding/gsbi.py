@@ -52,37 +52,44 @@ def gsbi(model: HierarchicalSlateGenerator, batch: dict[str, torch.Tensor], trie
             items = torch.stack(prev, 1) if prev else x.new_zeros(R, 0, x.shape[-1])
             i_hat = model.plan(items, C, C_pad)[:, -1]
         gen = model.generator(m)
-        first = i_hat.repeat_interleave(beam, 0)  # (R*beam, d)
-        if use_cache:
-            if gen not in gen_caches:
-                gen_caches[gen] = gen.new_caches(static=(R * beam, D))
-            caches, cross = gen_caches[gen]
-            caches.pos.zero_()  # a new item: its D positions are written again (the rest is masked)
-
-            def step(level, tokens, gen=gen, first=first, caches=caches, cross=cross):
-                x_in = first if level == 0 else tokens
-                out = gen.step(model.sid, level, x_in, C, C_pad, caches, cross, group=beam)
-                caches.advance()
-                return out
-
-            def reorder(index, caches=caches):
-                reorder_caches(caches, index)
-        else:
-            state = {"prefix": first.new_zeros(first.shape[0], 0, dtype=torch.long), "first": first}
-
-            def step(level, tokens, gen=gen, state=state):
-                if level > 0:
-                    state["prefix"] = torch.cat([state["prefix"], tokens[:, None]], 1)
-                return gen.logits_at(model.sid, state["first"], state["prefix"], C, C_pad, group=beam)
-
-            def reorder(index, state=state):
-                state["prefix"] = state["prefix"][index]
-                state["first"] = state["first"][index]
-
+        if use_cache and gen not in gen_caches:
+            gen_caches[gen] = gen.new_caches(static=(R * beam, D))
         excluded = torch.cat([history, chosen[:, :m]], 1)
-        beams = item_beam_search(step, trie, R, beam, excluded, reorder)
+        beams = item_beams(model, gen, i_hat, C, C_pad, trie, beam, excluded, gen_caches.get(gen))
         chosen[:, m] = beams.items[:, 0]
         chosen_scores[:, m] = beams.scores[:, 0]
         x = model.sid.item(chosen[:, m])  # top-1 beam's summed SID embedding -> next planner input
         prev.append(x)
     return (chosen, chosen_scores) if with_scores else chosen
+
+
+def item_beams(model: HierarchicalSlateGenerator, gen, i_hat: torch.Tensor, C: torch.Tensor, C_pad: torch.Tensor,
+               trie: PrefixTrie, beam: int, excluded: torch.Tensor | None, caches=None):
+    """The item generator's trie-constrained beam search of width `beam` started from the planner's
+    preference embeddings i_hat (R, d) (eq. 9-11): `Beams` best first. `caches` = the generator's
+    (static self-attention, cross-attention) caches for R * beam rows (None: re-run the prefix each step)."""
+    first = i_hat.repeat_interleave(beam, 0)  # (R*beam, d)
+    if caches is not None:
+        own, cross = caches
+        own.pos.zero_()  # a new item: its D positions are written again (the rest is masked)
+
+        def step(level, tokens):
+            out = gen.step(model.sid, level, first if level == 0 else tokens, C, C_pad, own, cross, group=beam)
+            own.advance()
+            return out
+
+        def reorder(index):
+            reorder_caches(own, index)
+    else:
+        state = {"prefix": first.new_zeros(first.shape[0], 0, dtype=torch.long), "first": first}
+
+        def step(level, tokens):
+            if level > 0:
+                state["prefix"] = torch.cat([state["prefix"], tokens[:, None]], 1)
+            return gen.logits_at(model.sid, state["first"], state["prefix"], C, C_pad, group=beam)
+
+        def reorder(index):
+            state["prefix"] = state["prefix"][index]
+            state["first"] = state["first"][index]
+
+    return item_beam_search(step, trie, C.shape[0], beam, excluded, reorder)

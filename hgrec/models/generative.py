@@ -81,7 +81,7 @@ def time_buckets(ts: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
 class ContextEncoder(nn.Module):
     def __init__(self, d_model: int, n_heads: int, d_ff: int, n_layers: int, dropout: float, max_len: int,
                  feature_vocab: list[int] | None = None, time_embedding: bool = True, ffn: str = "swiglu",
-                 num_items: int | None = None):
+                 num_items: int | None = None, head_dim: int | None = None):
         super().__init__()
         self.max_len, self.d_model = max_len, d_model
         # hybrid item representation: + a free item-ID embedding (None: SIDs only, the papers' context)
@@ -102,7 +102,8 @@ class ContextEncoder(nn.Module):
         if self.time_emb is not None:
             nn.init.normal_(self.time_emb.weight, std=0.02)
         self.drop = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, d_ff, dropout, ffn) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, d_ff, dropout, ffn, head_dim=head_dim)
+                                    for _ in range(n_layers))
         self.norm = make_norm("rms", d_model)
 
     def forward(self, sid: SIDEmbedding, history: torch.Tensor, history_ts: torch.Tensor | None = None,
@@ -134,13 +135,13 @@ class SIDDecoder(nn.Module):
     """Decodes one item's D codes: input [first, s^1..s^{D-1}] -> logits of s^1..s^D (HiGR eq. 9-11)."""
 
     def __init__(self, sid: SIDEmbedding, d_model: int, n_heads: int, d_ff: int, n_layers: int, dropout: float,
-                 cross: bool = True, ffn: str = "swiglu"):
+                 cross: bool = True, ffn: str = "swiglu", head_dim: int | None = None):
         super().__init__()
         self.levels, self.cross = sid.levels, cross
         self.level_emb = nn.Embedding(sid.levels, d_model)
         nn.init.normal_(self.level_emb.weight, std=0.02)
         self.blocks = nn.ModuleList(
-            TransformerBlock(d_model, n_heads, d_ff, dropout, ffn, cross=cross, cross_first=True)
+            TransformerBlock(d_model, n_heads, d_ff, dropout, ffn, cross=cross, cross_first=True, head_dim=head_dim)
             for _ in range(n_layers))
         self.norm = make_norm("rms", d_model)
         self.heads = nn.ModuleList(nn.Linear(d_model, k, bias=False) for k in sid.vocab_sizes)  # eq. (11)

@@ -53,11 +53,12 @@ class HiGRConfig:
     user_features: bool = True
     time_embedding: bool = True
     item_ids: bool = False  # hybrid context: + item-ID embedding of history items (our addition)
+    head_dim: int | None = None  # None: d_model / n_heads (set it to size the heads like TIGER's 6 x 64)
 
     def __post_init__(self):
         if self.pooling not in POOLING:
             raise ValueError(f"model.pooling must be one of {POOLING}, got {self.pooling!r}")
-        if self.d_model % self.n_heads:
+        if self.head_dim is None and self.d_model % self.n_heads:
             raise ValueError(f"model.d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
 
 
@@ -68,7 +69,8 @@ class SlatePlanner(nn.Module):
         super().__init__()
         self.bos = nn.Parameter(torch.randn(c.d_model) * 0.02)
         self.blocks = nn.ModuleList(
-            TransformerBlock(c.d_model, c.n_heads, c.d_ff, c.dropout, c.ffn, cross=True, cross_first=True)
+            TransformerBlock(c.d_model, c.n_heads, c.d_ff, c.dropout, c.ffn, cross=True, cross_first=True,
+                             head_dim=c.head_dim)
             for _ in range(c.slate_layers))
         self.norm = make_norm("rms", c.d_model)
         self.stepper = decode_step  # hgrec.decoding.step.compile_decoders swaps in a compiled copy
@@ -104,10 +106,11 @@ class HiGR(nn.Module):
         self.context = ContextEncoder(c.d_model, c.n_heads, c.d_ff, c.context_layers, c.dropout, max_len,
                                       feature_vocab if c.user_features else None,
                                       c.time_embedding and has_timestamps, c.ffn,
-                                      num_items if c.item_ids else None)
+                                      num_items if c.item_ids else None, c.head_dim)
         self.planner = SlatePlanner(c)
         self.generators = nn.ModuleList(
-            SIDDecoder(self.sid, c.d_model, c.n_heads, c.d_ff, c.item_layers, c.dropout, c.item_context, c.ffn)
+            SIDDecoder(self.sid, c.d_model, c.n_heads, c.d_ff, c.item_layers, c.dropout, c.item_context, c.ffn,
+                       c.head_dim)
             for _ in range(1 if c.shared_generator else slate_size))
 
     # the HierarchicalSlateGenerator capability (hgrec.models.capabilities), decoded by GSBI

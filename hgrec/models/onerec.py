@@ -41,6 +41,7 @@ class OneRecConfig:
     user_features: bool = True
     time_embedding: bool = True
     item_ids: bool = False  # hybrid context: + item-ID embedding of history items (our addition)
+    head_dim: int | None = None  # None: d_model / n_heads (set it to size the heads like TIGER's 6 x 64)
 
 
 @register("onerec", OneRecConfig)
@@ -59,13 +60,14 @@ class OneRec(nn.Module):
         self.context = ContextEncoder(c.d_model, c.n_heads, c.d_ff, c.context_layers, c.dropout, max_len,
                                       feature_vocab if c.user_features else None,
                                       c.time_embedding and has_timestamps, c.ffn,
-                                      num_items if c.item_ids else None)
+                                      num_items if c.item_ids else None, c.head_dim)
         self.bos = nn.Parameter(torch.randn(c.d_model) * 0.02)
         self.slot_emb = nn.Embedding(c.max_slate, c.d_model)
         self.level_emb = nn.Embedding(self.D, c.d_model)
         nn.init.normal_(self.slot_emb.weight, std=0.02)
         nn.init.normal_(self.level_emb.weight, std=0.02)
-        self.blocks = nn.ModuleList(TransformerBlock(c.d_model, c.n_heads, c.d_ff, c.dropout, c.ffn, cross=True)
+        self.blocks = nn.ModuleList(TransformerBlock(c.d_model, c.n_heads, c.d_ff, c.dropout, c.ffn, cross=True,
+                                                     head_dim=c.head_dim)
                                     for _ in range(c.decoder_layers))
         self.norm = make_norm("rms", c.d_model)
         self.heads = nn.ModuleList(nn.Linear(c.d_model, k, bias=False) for k in sid_vocab)

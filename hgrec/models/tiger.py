@@ -35,6 +35,7 @@ class TIGERConfig:
     user_features: bool = True
     time_embedding: bool = True
     item_ids: bool = False  # hybrid context: + item-ID embedding of history items (our addition)
+    head_dim: int | None = None  # None: d_model / n_heads; the TIGER paper: 6 heads of 64 on d_model 128
 
 
 @register("tiger", TIGERConfig)
@@ -50,9 +51,10 @@ class TIGER(nn.Module):
         self.context = ContextEncoder(c.d_model, c.n_heads, c.d_ff, c.context_layers, c.dropout, max_len,
                                       feature_vocab if c.user_features else None,
                                       c.time_embedding and has_timestamps, c.ffn,
-                                      num_items if c.item_ids else None)
+                                      num_items if c.item_ids else None, c.head_dim)
         self.bos = nn.Parameter(torch.randn(c.d_model) * 0.02)
-        self.decoder = SIDDecoder(self.sid, c.d_model, c.n_heads, c.d_ff, c.decoder_layers, c.dropout, True, c.ffn)
+        self.decoder = SIDDecoder(self.sid, c.d_model, c.n_heads, c.d_ff, c.decoder_layers, c.dropout, True, c.ffn,
+                                  c.head_dim)
 
     def encode_context(self, batch):
         return self.context(self.sid, batch["history"], batch.get("history_ts"), batch.get("user_features"))

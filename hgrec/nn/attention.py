@@ -118,15 +118,18 @@ def advance_caches(caches) -> None:
 
 class MultiHeadAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = False,
-                 d_context: int | None = None):
+                 d_context: int | None = None, head_dim: int | None = None):
+        """`head_dim` None: d_model / n_heads; else heads of that width (TIGER: 6 heads of 64 on d_model 128),
+        the attention's inner width n_heads * head_dim projected back to d_model."""
         super().__init__()
-        if d_model % n_heads:
+        if head_dim is None and d_model % n_heads:
             raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
-        self.n_heads, self.head_dim = n_heads, d_model // n_heads
-        self.query = nn.Linear(d_model, d_model, bias=bias)
-        self.key = nn.Linear(d_context or d_model, d_model, bias=bias)
-        self.value = nn.Linear(d_context or d_model, d_model, bias=bias)
-        self.out = nn.Linear(d_model, d_model, bias=bias)
+        self.n_heads, self.head_dim = n_heads, head_dim or d_model // n_heads
+        inner = n_heads * self.head_dim
+        self.query = nn.Linear(d_model, inner, bias=bias)
+        self.key = nn.Linear(d_context or d_model, inner, bias=bias)
+        self.value = nn.Linear(d_context or d_model, inner, bias=bias)
+        self.out = nn.Linear(inner, d_model, bias=bias)
         self.dropout = dropout
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:

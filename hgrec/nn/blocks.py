@@ -46,16 +46,16 @@ class TransformerBlock(nn.Module):
     """
 
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.0, ffn: str = "swiglu",
-                 norm: str = "rms", cross: bool = False, cross_first: bool = False):
+                 norm: str = "rms", cross: bool = False, cross_first: bool = False, head_dim: int | None = None):
         super().__init__()
         self.norm_self = make_norm(norm, d_model)
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout, head_dim=head_dim)
         self.cross_first = cross_first
         if cross:
             self.norm_cross = make_norm(norm, d_model)
             self.norm_k = make_norm(norm, d_model)
             self.norm_v = make_norm(norm, d_model)
-            self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+            self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout, head_dim=head_dim)
         else:
             self.cross_attn = None
         self.norm_ffn = make_norm(norm, d_model)

@@ -3,6 +3,9 @@
 
 `NextItemTask` serves SASRec, HSTU and every other next-item model: windows of the training
 sequences for training, full-ranking leave-last-out evaluation for validation/test.
+`RetrievalTask` puts a semantic-ID decoder (TIGER, HiGR, OneRec-style) on the same split: one
+sample per training position with the next `data.slate_size` items as its target, evaluation by
+one trie-constrained beam search of width `data.beam` (docs/generative_retrieval.md).
 """
 
 from __future__ import annotations
@@ -31,13 +34,15 @@ def make_task(cfg: RunConfig):
 
         return make_ctr_task(ds, cfg)
     protocol = native if cfg.data.protocol == "auto" else cfg.data.protocol
-    if protocol == "next_item" and native == "slate":
-        raise ValueError(f"{cfg.model_name} generates slates: use data.protocol=slate (or auto)")
-    if protocol == "slate":
+    if protocol == "next_item" and native == "slate" and not needs_semantic_ids(cfg.model_name):
+        raise ValueError(f"{cfg.model_name} generates whole slates: use data.protocol=slate (or auto)")
+    if protocol == "slate" or native == "slate":
         if needs_semantic_ids(cfg.model_name) and not cfg.data.semantic_ids:
             raise ValueError(f"{cfg.model_name} needs semantic IDs: set data.semantic_ids to the codes.parquet "
                              "written by `hgrec tokenize --config ...`")
         codes, vocab = read_codes(cfg.data.semantic_ids, ds) if cfg.data.semantic_ids else (None, None)
+        if protocol == "next_item":  # a semantic-ID decoder as a next-item retriever (generative retrieval)
+            return RetrievalTask(ds, cfg.data, codes, vocab)
         return SlateTask(ds, cfg.data, codes, vocab, next_item=native == "next_item")
     return NextItemTask(ds, cfg.data.max_len, cfg.data.mask_history)
 
@@ -170,4 +175,93 @@ class SlateTask:
             truth = [list(imap.to_raw(t[t > 0])) for t in ss.effective]
             ranked = [list(imap.to_raw(s[s > 0])) for s in slates]
             write_predictions(predictions, umap.to_raw(ss.users).tolist(), truth, ranked, request=ss.request)
+        return metrics
+
+
+class RetrievalTask:
+    """Generative retrieval on the next-item split: the same leave-last-out cut, histories and masking as
+    `NextItemTask` (so rows sit beside SASRec's and pair with them in `hgrec compare`), a semantic-ID model's
+    own loss on (history, next <= M items) samples, Recall/NDCG@K from the ranked beams."""
+
+    name = "retrieval"
+
+    def __init__(self, ds: Dataset, data_cfg, codes: np.ndarray, vocab: list[int]):
+        from hgrec.data.samples import next_k_samples
+        from hgrec.data.slate_samples import user_feature_codes
+        from hgrec.tokenizers.trie import PrefixTrie
+
+        if codes is None:
+            raise ValueError("generative retrieval needs semantic IDs: set data.semantic_ids")
+        self.ds, self.cfg = ds, data_cfg
+        self.data = next_item_data(ds, data_cfg.max_len)
+        if data_cfg.valid_users and data_cfg.valid_users < len(self.data.valid):  # the same sample every epoch
+            pick = np.random.default_rng(0).choice(len(self.data.valid), data_cfg.valid_users, replace=False)
+            self.data.valid = self.data.valid.subset(np.sort(pick))
+        self.train = next_k_samples(ds, data_cfg.max_len, data_cfg.slate_size)
+        self.user_features, self.feature_vocab = user_feature_codes(ds)
+        self.codes, self.vocab = codes, vocab
+        self.trie = PrefixTrie(codes, vocab_sizes=vocab)
+
+    @property
+    def meta(self) -> dict:
+        return {"num_items": self.data.num_items, "max_len": self.data.max_len,
+                "has_timestamps": self.data.has_timestamps, "slate_size": self.cfg.slate_size,
+                "feature_vocab": self.feature_vocab, "sid_vocab": self.vocab}
+
+    def init_model(self, model) -> None:
+        model.sid.set_codes(self.codes)
+
+    def num_train(self) -> int:
+        return len(self.train)
+
+    def train_lengths(self) -> np.ndarray:
+        if not hasattr(self, "_lengths"):
+            self._lengths = (self.train.history > 0).sum(1)
+        return self._lengths
+
+    def _batch(self, history, ts, users, device, **extra):
+        width = max(int((history > 0).sum(1).max()), 1)
+        return context_batch(history, ts, self.user_features[users], device, width, **extra)
+
+    def train_batch(self, idx: np.ndarray, device: str) -> dict[str, torch.Tensor]:
+        t = self.train
+        return self._batch(t.history[idx], t.history_ts[idx], t.users[idx], device, target=t.target[idx],
+                           effective=t.target[idx])
+
+    def rank(self, model, es, *, batch_size: int = 256, device: str = "cpu") -> tuple[np.ndarray, float]:
+        """(U, beam) ranked item ids of every user of `es` (0 = nothing reachable) and the seconds it took."""
+        import time
+
+        from hgrec.decoding.retrieval import next_item_beams
+
+        trie = self.trie.to(device)
+        out, t0 = [], time.perf_counter()
+        for lo in range(0, len(es), batch_size):
+            sl = slice(lo, lo + batch_size)
+            batch = self._batch(es.history[sl], es.history_ts[sl], es.users[sl], device)
+            items, _ = next_item_beams(model, batch, trie, self.cfg.beam, self.cfg.mask_history)
+            out.append(items.cpu().numpy())
+        return (np.concatenate(out) if out else np.zeros((0, self.cfg.beam), np.int64)), time.perf_counter() - t0
+
+    def evaluate(self, model, split: str, *, ks, batch_size: int, device: str, predictions: str | None = None):
+        from hgrec.evaluation.metrics import coverage, ranking_metrics
+
+        if max(ks) > self.cfg.beam:
+            raise ValueError(f"metrics @{max(ks)} need a beam of at least {max(ks)}; data.beam is {self.cfg.beam}")
+        es = self.data.valid if split == "valid" else self.data.test
+        was_training = model.training
+        ranked, seconds = self.rank(model, es, batch_size=min(batch_size, 256), device=device)
+        model.train(was_training)
+        truth = es.truth[:, :1]
+        hit = ranked == truth  # items outside the beam rank below it: never within a cut-off <= beam
+        ranks = np.where(hit.any(1), hit.argmax(1) + 1, self.data.num_items + 1)[:, None]
+        metrics = {k: float(np.nanmean(v)) for k, v in ranking_metrics(ranks, ks).items()}
+        metrics[f"coverage@{max(ks)}"] = coverage(ranked[:, : max(ks)], self.data.num_items)
+        metrics["users"] = float(len(es))
+        metrics["users_per_s"] = len(es) / seconds if seconds > 0 else float("nan")
+        if predictions:
+            imap, umap = self.ds.item_map, self.ds.user_map
+            write_predictions(predictions, umap.to_raw(es.users).tolist(),
+                              [list(imap.to_raw(t[t > 0])) for t in es.truth],
+                              [list(imap.to_raw(r[r > 0])) for r in ranked])
         return metrics
