@@ -6,7 +6,7 @@
 The context of a user is everything the dataset knows about them now: their last `max_len`
 effective items (S^u) and their features. Slates come from the model's own decoder (GSBI for
 HiGR, trie-constrained beams for TIGER, flat beams for OneRec-style, top-L scores for next-item
-models), batched over the requested users.
+models; a semantic-ID model trained as a next-item retriever: its top beams), batched over the requested users.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Recommender:
         seq.columns["ts_s"] = batch_seconds(seq["ts"], self.ds.info.has_timestamps)
         self.seq = seq
         data = getattr(task, "data", None)
-        self.user_features = getattr(data, "user_features", None)
+        self.user_features = getattr(data, "user_features", getattr(task, "user_features", None))
         self.trie = getattr(task, "trie", None)
 
     @classmethod
@@ -56,6 +56,13 @@ class Recommender:
         if len(users_raw) == 0:
             return []
         _, batch = self.context(users_raw)
+        exclude = self.cfg.data.mask_history if exclude_history is None else exclude_history
+        if getattr(self.task, "name", None) == "retrieval":  # a next-item retriever: the top beams, best first
+            from hgrec.decoding.retrieval import next_item_beams
+
+            items, _ = next_item_beams(self.model, batch, self.trie, max(slate_size, beam or self.cfg.data.beam),
+                                       exclude)
+            return [list(self.ds.item_map.to_raw(s[s > 0][:slate_size])) for s in items.cpu().numpy()]
         gen = slate_generator(self.model, self.trie, slate_size, beam or self.cfg.data.beam,
                               self.cfg.data.mask_history if exclude_history is None else exclude_history)
         slates = gen(batch).cpu().numpy()

@@ -132,7 +132,7 @@ def test_retrieval_trains_and_ranks_on_real_amazon_beauty(data_root, tmp_path):
                                "data": {"dataset": "amazon-beauty", "root": str(data_root / "amazon-beauty"),
                                         "protocol": "next_item", "semantic_ids": codes, "max_len": 20,
                                         "mask_history": True, "slate_size": 1, "beam": 10},
-                               "trainer": {"epochs": 1, "max_steps": 6, "batch_size": 64, "ks": [5, 10],
+                               "trainer": {"epochs": 1, "max_steps": 6, "save_every_steps": 6, "batch_size": 64, "ks": [5, 10],
                                            "out_dir": str(tmp_path), "run_name": name, "tensorboard": False}},
                           overrides=extra)
         task = make_task(cfg)
@@ -156,3 +156,12 @@ def test_retrieval_trains_and_ranks_on_real_amazon_beauty(data_root, tmp_path):
     result = train(cfg)
     assert result["test"]["users"] == len(make_task(cfg).data.test)
     assert 0 < result["test"]["recall@10"] < 1
+    # `hgrec recommend` of a retriever: its top beams, history excluded
+    from hgrec.serving.recommend import Recommender
+
+    rec = Recommender.from_checkpoint(sorted((tmp_path / "higr" / "checkpoints").iterdir())[-1])
+    users = list(rec.ds.user_map.to_raw(np.array([0, 1])))
+    lists = rec.recommend(users, slate_size=5)
+    hist = rec.seq.history_batch(np.array([0, 1]), rec.seq.lengths[[0, 1]], 50)
+    seen = [set(rec.ds.item_map.to_raw(h[h > 0])) for h in hist]
+    assert [len(x) for x in lists] == [5, 5] and all(not set(x) & s for x, s in zip(lists, seen))
