@@ -49,27 +49,14 @@ def test_compile_needs_a_cached_semantic_id_decoder():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """HiGR, TIGER and OneRec-style trained briefly on the embedded KuaiRand-Pure sample (real data)."""
-    import yaml
-
-    from hgrec.pipelines import load_config, load_for_eval, train
-    from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
-    from tests.serving.test_app import ROOT
+    from hgrec.pipelines import load_for_eval
+    from tests.sample_runs import sample_codes, train_sample
 
     out = tmp_path_factory.mktemp("compiled")
-    run = load_tokenize_config(raw={"data": {"dataset": "sample"}, "items": {"sources": ["collab"]},
-                                    "tokenizer": {"method": "rq_kmeans", "codebook_size": 32}, "out_dir": str(out)})
-    codes = tokenize(run, log=lambda *a: None)["out"] + "/codes.parquet"
+    codes = sample_codes(out)
     models = {"higr": {"slate_layers": 2, "item_layers": 1}, "tiger": {"decoder_layers": 2},
               "onerec": {"decoder_layers": 2}}
-    runs = {}
-    for name, size in models.items():
-        raw = yaml.safe_load(open(ROOT / "configs/sample/higr.yaml"))
-        raw["model"] = {"name": name, "n_heads": 2, "d_model": 32, "d_ff": 64, **size}
-        cfg = load_config(raw=raw, overrides=[
-            f"data.semantic_ids={codes}", f"trainer.out_dir={out}", f"trainer.run_name={name}", "trainer.epochs=1",
-            "trainer.max_steps=8", "trainer.save_every_steps=8", "trainer.tensorboard=false"])
-        train(cfg)
-        runs[name] = load_for_eval(sorted((out / name / "checkpoints").iterdir())[-1])
+    runs = {name: load_for_eval(train_sample(out, name, {"name": name, **size}, codes)) for name, size in models.items()}
     return runs
 
 

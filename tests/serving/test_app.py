@@ -27,22 +27,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    import yaml
-
-    from hgrec.pipelines.tokenize import load_tokenize_config, tokenize
-    from hgrec.pipelines import train
+    from tests.sample_runs import sample_codes, train_sample
 
     out = tmp_path_factory.mktemp("serve")
-    run = load_tokenize_config(raw={"data": {"dataset": "sample"}, "items": {"sources": ["collab"]},
-                                    "tokenizer": {"method": "rq_kmeans", "codebook_size": 32}, "out_dir": str(out)})
-    codes = tokenize(run, log=lambda *a: None)["out"] + "/codes.parquet"
-    raw = yaml.safe_load(open(ROOT / "configs/sample/higr.yaml"))
-    raw["model"] = {"name": "higr", "n_heads": 2, "d_model": 32, "d_ff": 64, "slate_layers": 2, "item_layers": 1}
-    cfg = load_config(raw=raw, overrides=[
-        f"data.semantic_ids={codes}", f"trainer.out_dir={out}", "trainer.run_name=r", "trainer.epochs=1",
-        "trainer.max_steps=8", "trainer.save_every_steps=8", "trainer.tensorboard=false", "data.mask_history=true"])
-    train(cfg)
-    return sorted((out / "r" / "checkpoints").iterdir())[-1]
+    return train_sample(out, "r", {"name": "higr", "slate_layers": 2, "item_layers": 1}, sample_codes(out),
+                        ("data.mask_history=true",))
 
 
 @pytest.fixture(scope="module")
