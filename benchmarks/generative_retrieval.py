@@ -46,6 +46,8 @@ CPU = {"model.d_model": 64, "model.n_heads": 4, "model.head_dim": None, "model.d
 SIZES = {"paper": {}, "cpu": {"tiger": CPU | {"model.decoder_layers": 2}, "onerec": CPU | {"model.decoder_layers": 2},
                               "higr": CPU | {"model.slate_layers": 1, "model.item_layers": 1},
                               "higr_next5": CPU | {"model.slate_layers": 1, "model.item_layers": 1}}}
+# --variants: model changes beside the tokenizer, one row each (`default` = the config as it is)
+VARIANTS = {"default": {}, "hybrid": {"model.item_ids": True}}  # hybrid: + an item-ID embedding in the context
 TOKENIZERS = {  # label -> tokenized() arguments (configs/<dataset>/crq_vae.yaml with these changes)
     "crq_vae": {}, "rq_vae": {"method": "rq_vae"}, "random": {"method": "random"},
     "collab": {"sources": ["collab"]}, "text+collab": {"sources": ["text", "collab"]},
@@ -111,6 +113,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="*", default=["tiger", "higr", "higr_next5", "onerec"])
     ap.add_argument("--tokenizers", nargs="*", default=["crq_vae"],
                     help="more than one: the tokenizer study, run on the first model only")
+    ap.add_argument("--variants", nargs="*", default=["default"], choices=sorted(VARIANTS),
+                    help="hybrid: the context encoder adds a free item-ID embedding to each history item's SID one")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--out-dir", type=Path, default=Path("/tmp/hgrec-retrieval-runs"))
     ap.add_argument("--predictions-dir", type=Path, default=None)
@@ -131,18 +135,20 @@ def main() -> None:
     study = len(args.tokenizers) > 1
     for dataset in args.datasets:
         for model in (args.models[:1] if study else args.models):
-            for tok in args.tokenizers:
+            for tok, variant in [(t, v) for t in args.tokenizers for v in args.variants]:
                 codes, quality = codes_for(dataset, tok, args)
+                label = tok if variant == "default" else f"{tok} {variant}"
                 for seed in args.seeds:
-                    spec = RunSpec(ROOT / "configs" / dataset / f"{model}.yaml", dataset, model, tok, seed,
+                    spec = RunSpec(ROOT / "configs" / dataset / f"{model}.yaml", dataset, model,
+                                   label.replace(" ", "-"), seed,
                                    {"data.root": str(args.data / dataset), "data.semantic_ids": codes,
-                                    **SIZES[args.size].get(model, {}), **over})
+                                    **SIZES[args.size].get(model, {}), **VARIANTS[variant], **over})
                     done = bench.run(spec)
                     if done.result is None:
                         continue
                     res, cfg = done.result, done.cfg
                     test = res["test"]
-                    row = {"dataset": dataset, "model": model, "variant": tok, "seed": seed,
+                    row = {"dataset": dataset, "model": model, "variant": label, "seed": seed,
                            "metrics": {k: round(test[k], 5) for k in (*METRICS, "mrr", "coverage@10")} | quality,
                            "timing": {"train_s": round(res["train_seconds"], 1),
                                       **({} if done.reused else {"wall_s": round(done.seconds, 1)}),
