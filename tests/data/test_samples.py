@@ -53,3 +53,23 @@ def test_subset_keeps_csr_consistent(load):
         a = d.test.seen_items[d.test.seen_offsets[i]:d.test.seen_offsets[i + 1]]
         b = s.seen_items[s.seen_offsets[j]:s.seen_offsets[j + 1]]
         assert list(a) == list(b)
+
+
+def test_next_k_samples_are_every_training_prefix_with_the_next_k_items(load):
+    """Generative retrieval's samples (Beauty): one per training position with an item before it; history = the
+    items before it (last max_len), target = it and the next <= k items, all inside the training part."""
+    from hgrec.data.samples import next_k_samples
+
+    ds = load("amazon-beauty")
+    seq = positive_history(ds)
+    s = next_k_samples(ds, max_len=3, k=2)
+    n_train = seq.lengths - 2  # leave-one-out: the last two of every user are held out
+    assert len(s) == np.clip(n_train - 1, 0, None).sum()
+    rows = np.flatnonzero(s.users == s.users[0])
+    full = seq.user(s.users[0])[: n_train[s.users[0]]]
+    for j, r in enumerate(rows):  # position p = j + 1 of the user's training part
+        p = j + 1
+        h, t = s.history[r], s.target[r]
+        assert list(h[h > 0]) == list(full[max(0, p - 3):p])
+        assert list(t[t > 0]) == list(full[p:p + 2])
+    assert s.history.shape[1] == 3 and s.target.shape[1] == 2 and bool((s.history[:, -1] > 0).all())
