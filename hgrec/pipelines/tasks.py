@@ -10,6 +10,8 @@ one trie-constrained beam search of width `data.beam` (docs/generative_retrieval
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import torch
 
@@ -230,8 +232,6 @@ class RetrievalTask:
 
     def rank(self, model, es, *, batch_size: int = 256, device: str = "cpu") -> tuple[np.ndarray, float]:
         """(U, beam) ranked item ids of every user of `es` (0 = nothing reachable) and the seconds it took."""
-        import time
-
         from hgrec.decoding.retrieval import next_item_beams
 
         trie = self.trie.to(device)
