@@ -36,12 +36,15 @@ def dedupe(excluded: torch.Tensor) -> torch.Tensor:
     return srt.masked_fill(dup, 0)
 
 
-def exhausted(trie: PrefixTrie, depth: int, child: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
-    """child (R, K) prefix ids at `depth` (-1 = invalid), excluded (R, E) distinct item ids (0 = none)
-    -> (R, K) True where every item under the prefix is excluded."""
-    ex_prefix = trie.item_prefix[depth][excluded]  # (R, E), -1 for padding
-    count = ((child[:, :, None] == ex_prefix[:, None, :]) & (ex_prefix[:, None, :] >= 0)).sum(-1)  # (R, K)
-    return (child >= 0) & (count >= trie.size[depth][child.clamp(min=0)])
+def exhausted(trie: PrefixTrie, level: int, prefix: torch.Tensor, excluded: torch.Tensor) -> torch.Tensor:
+    """prefix (R,) hypotheses' prefix ids at depth `level`, excluded (R, E) distinct item ids (0 = none) -> (R, K)
+    True where code k of `level` leads only to excluded items. An excluded item lies under child k of the
+    hypothesis iff its depth-`level` prefix is the hypothesis' and its code at `level` is k, so the excluded items
+    under every child are counted with one scatter: O(R (E + K)), never an (R, K, E) comparison."""
+    child = trie.child[level][prefix]  # (R, K), -1 = not a code here
+    under = (trie.item_prefix[level][excluded] == prefix[:, None]) & (excluded > 0)  # (R, E)
+    count = torch.zeros_like(child).scatter_add_(1, trie.item_code[excluded, level].clamp(min=0), under.long())
+    return (child >= 0) & (count >= trie.size[level + 1][child.clamp(min=0)])
 
 
 def item_beam_search(step, trie: PrefixTrie, rows: int, beam: int, excluded: torch.Tensor | None = None,
@@ -66,7 +69,7 @@ def item_beam_search(step, trie: PrefixTrie, rows: int, beam: int, excluded: tor
                              "build the trie with the model's vocab_sizes")
         ok = trie.allowed[d][prefix]  # (rows*beam, K)
         if ex is not None:
-            ok = ok & ~exhausted(trie, d + 1, trie.child[d][prefix], ex)
+            ok = ok & ~exhausted(trie, d, prefix, ex)
         cand = (scores.reshape(-1, 1) + logp.masked_fill(~ok, NEG_INF)).view(rows, beam * K)
         top, idx = cand.topk(beam, dim=1)  # (rows, beam)
         parent, tok = idx // K, idx % K

@@ -55,7 +55,7 @@ def flat_beams(model: FlatSlateGenerator, batch, trie: PrefixTrie, slate_size: i
             K = logp.shape[1]
             ok = trie.allowed[d][prefix]
             if excluded is not None and excluded.shape[1]:
-                ok = ok & ~exhausted(trie, d + 1, trie.child[d][prefix], excluded)
+                ok = ok & ~exhausted(trie, d, prefix, excluded)
             cand = (scores.reshape(-1, 1) + logp.masked_fill(~ok, NEG_INF)).view(R, W * K)
             top, idx = cand.topk(W, dim=1)
             parent = (base + idx // K).view(-1)

@@ -55,6 +55,9 @@ class PrefixTrie:
         self.item = torch.zeros(n_prefix, dtype=torch.long)
         self.item[torch.from_numpy(prefix)] = torch.from_numpy(items.astype(np.int64))
         self.codes = torch.from_numpy(codes)
+        # item_code[item] = the item's D codes (-1 for ids that are not items): which child an excluded item is under
+        self.item_code = torch.full((n_rows, D), -1, dtype=torch.long)
+        self.item_code[torch.from_numpy(items.astype(np.int64))] = self.codes
 
     def to(self, device) -> "PrefixTrie":
         self.allowed = [a.to(device) for a in self.allowed]
@@ -63,6 +66,7 @@ class PrefixTrie:
         self.item_prefix = [p.to(device) for p in self.item_prefix]
         self.size = [z.to(device) for z in self.size]
         self.codes = self.codes.to(device)
+        self.item_code = self.item_code.to(device)
         return self
 
     def step(self, prefix_ids: torch.Tensor, depth: int, tokens: torch.Tensor) -> torch.Tensor:
