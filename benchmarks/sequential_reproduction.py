@@ -15,6 +15,9 @@ same budget, for every model; an axis `hstu:model.init=torch,reference` is for t
 records each point's validation metric and marks the point with the best one `selected` per (dataset,
 model, seed): compare models by their selected rows. `--reuse` picks up runs that finished with the same
 settings (a grid point equal to the config's own values reuses its plain run).
+`--orders file sorted` adds the item-order control (issue 20: why public TIGER reproductions miss Toys): every
+dataset is trained and tested on a copy of its `user_sequence.txt` with each user's items sorted by ASIN, the
+order of IDGenRec's Toys copy (data README), so its test item is the alphabetically last one, not the latest.
 Writes benchmarks/results/sequential_reproduction.{json,md} (`--name`: another file, for a tuning study);
 each run also writes its predictions
 (source ids) to --predictions-dir. `--paired sasrec` adds to every other model's row its paired difference
@@ -88,14 +91,14 @@ def paired_with(rows: list[dict], ref: str, run_of: dict, args) -> None:
     selected (or only) row, paired by user, with a bootstrap interval."""
     from hgrec.evaluation.compare import compare_predictions
 
-    refs = {(r["dataset"], r["seed"]): r for r in rows
+    refs = {(r["dataset"], r["seed"], r.get("variant", "").endswith("sorted-order")): r for r in rows
             if r["model"] == ref and r["config"].get("selected", True)}
     for r in rows:
-        base = refs.get((r["dataset"], r["seed"]))
+        base = refs.get((r["dataset"], r["seed"], r.get("variant", "").endswith("sorted-order")))  # same order
         if r["model"] == ref or base is None:
             continue
-        a = predictions_of(run_of[id(base)], args.data / r["dataset"], args.predictions_dir)
-        b = predictions_of(run_of[id(r)], args.data / r["dataset"], args.predictions_dir)
+        a = predictions_of(*run_of[id(base)], args.predictions_dir)
+        b = predictions_of(*run_of[id(r)], args.predictions_dir)
         diffs, _ = compare_predictions(a, b, ks=(5, 10))
         for d in diffs:
             if d.metric in ("recall@5", "ndcg@10"):
@@ -126,6 +129,25 @@ def seed_summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def sorted_copy(src: Path, dst: Path) -> Path:
+    """A copy of an Amazon dataset folder whose `user_sequence.txt` lists each user's items sorted by ASIN (the
+    order of IDGenRec's Toys copy): the item-order control. Other files are linked; written atomically, once."""
+    seq = dst / "user_sequence.txt"
+    if not seq.exists():
+        if not (src / "user_sequence.txt").exists():
+            raise SystemExit(f"--order sorted: {src / 'user_sequence.txt'} not found (Amazon Beauty/Toys only)")
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in src.iterdir():
+            if f.name != "user_sequence.txt" and not (dst / f.name).exists():
+                (dst / f.name).symlink_to(f.resolve())
+        lines = (src / "user_sequence.txt").read_text().splitlines()
+        out = [" ".join([t[0], *sorted(t[1:])]) for t in (line.split() for line in lines) if t]
+        tmp = seq.with_suffix(".tmp")
+        tmp.write_text("\n".join(out) + "\n")
+        tmp.replace(seq)
+    return dst
+
+
 def slug(label: str) -> str:
     """'lr=1e-3 dropout=0.3' -> 'lr_1e-3-dropout_0.3' (a folder name)."""
     return label.replace("=", "_").replace(" ", "-")
@@ -149,19 +171,28 @@ def main() -> None:
     ap.add_argument("--reuse", action="store_true", help="pick up runs that finished with the same settings")
     ap.add_argument("--paired", metavar="MODEL", default=None,
                     help="compare every other model's test predictions with MODEL's, paired by user (hgrec compare)")
+    ap.add_argument("--orders", nargs="*", choices=["file", "sorted"], default=["file"],
+                    help="sorted: the item-order control (each user's items sorted by ASIN, as in IDGenRec's Toys copy)")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
     args = ap.parse_args()
+    roots = {"file": args.data, "sorted": args.out_dir / "sorted-data"}  # sorted: the copies of the order control
+    if "sorted" in args.orders:
+        for run in args.runs:
+            sorted_copy(args.data / run.split(":")[0], roots["sorted"] / run.split(":")[0])
     bench = Bench(args.name, out_dir=args.out_dir, results_dir=args.results, reuse=args.reuse, collect=args.collect)
-    rows, run_of = bench.rows, {}  # run_of: id(row) -> the run folder it came from
-    for run in args.runs:
+    rows, run_of = bench.rows, {}  # run_of: id(row) -> the run folder it came from and its data root
+    for order, run in [(o, r) for o in args.orders for r in args.runs]:
+        data = roots[order]
         dataset, model = run.split(":")
         points = grid_points(args.grid, model)
         for seed in args.seeds:
             group = []  # this (dataset, model, seed)'s rows, one per grid point
             for label, over in points:
                 name = f"{dataset}-{model}-{slug(label)}-s{seed}" if label else f"{dataset}-{model}-s{seed}"
+                if order == "sorted":
+                    name = name.replace(f"{dataset}-", f"{dataset}-sorted-", 1)
                 spec = RunSpec(ROOT / "configs" / dataset / f"{model}.yaml", dataset, model, label or "default", seed,
-                               {"data.root": str(args.data / dataset), **parse_overrides(args.overrides),
+                               {"data.root": str(data / dataset), **parse_overrides(args.overrides),
                                 **parse_overrides(over)}, name=name)
                 done = bench.run(spec, elsewhere=candidate_dirs(args.out_dir, dataset, model, seed))
                 if done.result is None:  # --collect and the run is not there
@@ -170,7 +201,8 @@ def main() -> None:
                 wall = float("nan") if done.reused else done.seconds
                 test, metric = result["test"], cfg.trainer.metric
                 row = {
-                    "dataset": dataset, "model": model, "variant": " ".join(filter(None, [cfg.model.head.loss, label])),
+                    "dataset": dataset, "model": model, "variant": " ".join(filter(None, [cfg.model.head.loss, label,
+                                                                     "sorted-order" if order == "sorted" else ""])),
                     "seed": seed,
                     "metrics": {k: round(test[k], 5) for k in ("recall@5", "ndcg@5", "recall@10", "ndcg@10", "mrr",
                                                                f"coverage@{max(cfg.trainer.ks)}")},
@@ -191,10 +223,10 @@ def main() -> None:
                     row["metrics"]["ratio_to_anchor_min"] = round(
                         min(test[k] / v for k, v in ANCHORS[(dataset, model)].items()), 3)
                 group.append(row)
-                run_of[id(row)] = run_dir
+                run_of[id(row)] = run_dir, data / dataset
                 print(json.dumps({k: row[k] for k in ("dataset", "model", "variant", "metrics", "timing")}), flush=True)
                 if args.predictions_dir:
-                    predictions_of(run_dir, args.data / dataset, args.predictions_dir)
+                    predictions_of(run_dir, data / dataset, args.predictions_dir)
             if args.grid and group:  # the point a user would pick: best on validation, never on test
                 key = next(k for k in group[0]["metrics"] if k.startswith("valid_"))
                 best = max(group, key=lambda r: r["metrics"][key])
@@ -216,6 +248,9 @@ def main() -> None:
         notes += (f" `diff_*` = this row minus {args.paired}'s (its selected point where there is a grid) on the same "
                   "dataset, seed and test users, paired by user (`hgrec compare`): the mean difference and its 95 % "
                   "bootstrap interval `diff_low_*` / `diff_high_*` over users; seed-to-seed spread is not in it.")
+    if "sorted" in args.orders:
+        notes += (" Item-order control (`--orders sorted`): each user's items sorted by ASIN, as in IDGenRec's Toys "
+                  "copy, so validation / test are the alphabetically last items, not the latest.")
     if args.note:
         notes += " " + args.note
     if args.grid:
