@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shutil
 import statistics
 from pathlib import Path
 
 from hgrec.benchmarking import Bench, RunSpec, parse_overrides
+from hgrec.training.trainer import PREDICTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +80,11 @@ def predictions_of(run_dir: Path, root: Path, out: Path | None = None) -> Path:
     """The test predictions of a run's best checkpoint (DESIGN §8), written once and kept beside it."""
     from hgrec.pipelines.load import load_for_eval
 
-    path = (out / f"{run_dir.name}.parquet") if out else run_dir / "best" / "test_predictions.parquet"
+    written = run_dir / PREDICTIONS  # by the Trainer's own test pass (runs trained since it writes them)
+    path = (out / f"{run_dir.name}.parquet") if out else written
+    if not path.exists() and written.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(written, path)
     if not path.exists():
         cfg, task, m = load_for_eval(run_dir / "best", root=root)
         path.parent.mkdir(parents=True, exist_ok=True)

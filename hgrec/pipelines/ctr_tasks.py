@@ -86,6 +86,7 @@ class CTRTask(_Base):
 
 class MIMTask(_Base):
     name = "mim"
+    writes_predictions = False  # pre-training: masked-item metrics, no ranking of anyone's next items
 
     def __init__(self, ds: Dataset, data_cfg, model_cfg, codes=None, vocab=None):
         super().__init__(ds, data_cfg, codes, vocab)

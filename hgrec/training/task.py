@@ -13,6 +13,8 @@ import torch
 @runtime_checkable
 class TrainingTask(Protocol):
     name: str  # written into the checkpoint (next_item | slate | ctr | mim | slate_preference)
+    # (optional attribute) writes_predictions = False: `evaluate` takes no predictions path (the Trainer then
+    # writes no test_predictions.parquet into the run folder)
 
     @property
     def meta(self) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from hgrec.training.distributed import DistInfo, all_gather_object, all_reduce_s
 from hgrec.utils.atomic import atomic_write_text, recover_dir
 
 LOWER_IS_BETTER = {"logloss"}
+PREDICTIONS = "test_predictions.parquet"  # in the run folder: the tested model's test predictions (DESIGN §8)
 
 
 @dataclasses.dataclass
@@ -324,7 +325,10 @@ class Trainer:
             if best.exists():
                 ckpt.load_weights(self.model, best)
             valid = self.task.evaluate(self.model, "valid", ks=t.ks, batch_size=t.eval_batch_size, device=self.device)
-            test = self.task.evaluate(self.model, "test", ks=t.ks, batch_size=t.eval_batch_size, device=self.device)
+            # the test predictions of the tested model (DESIGN §8), written by the same pass that measures it
+            preds = str(self.run_dir / PREDICTIONS) if getattr(self.task, "writes_predictions", True) else None
+            test = self.task.evaluate(self.model, "test", ks=t.ks, batch_size=t.eval_batch_size, device=self.device,
+                                      predictions=preds)
             result = {"valid": valid, "test": test, "best_epoch": self.state.best_epoch, "epochs": self.state.epoch,
                       "steps": self.state.global_step,
                       "train_seconds": self.state.train_seconds,

@@ -27,6 +27,21 @@ def test_train_cli_writes_the_run(tmp_path):
     assert "test metrics" in r.output and "ndcg@10" in r.output
 
 
+def test_train_writes_the_test_predictions_its_metrics_come_from(tmp_path):
+    import polars as pl
+
+    r = CliRunner().invoke(app, [
+        "train", "--config", "configs/sample/sasrec.yaml", f"trainer.out_dir={tmp_path}", "trainer.run_name=r",
+        "trainer.epochs=2", "model.d_model=16", "model.d_ff=32", "trainer.tensorboard=false",
+    ])
+    assert r.exit_code == 0, r.output
+    test = json.loads((tmp_path / "r" / "metrics.json").read_text())["test"]
+    p = pl.read_parquet(tmp_path / "r" / "test_predictions.parquet")
+    assert p.height == test["users"]
+    hits = [len(set(t) & set(rk[:10])) / len(t) for t, rk in zip(p["truth"].to_list(), p["ranked"].to_list())]
+    assert abs(sum(hits) / len(hits) - test["recall@10"]) < 1e-6  # the metrics, recomputed from the file
+
+
 def test_train_cli_bad_override_is_a_clean_error(tmp_path):
     r = CliRunner().invoke(app, ["train", "--config", "configs/sample/sasrec.yaml", "trainer.lrr=1"])
     assert r.exit_code == 2 and "trainer.lrr: unknown key" in r.output and "Traceback" not in r.output
