@@ -154,6 +154,20 @@ def sorted_copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def order_agreement(src: Path) -> dict:
+    """How far ASIN order is from the file's (chronological) order, per user: the share whose test (last) and
+    validation (second to last) items change under sorting, and the median Kendall tau between the two orders."""
+    from scipy.stats import kendalltau
+
+    seqs = [line.split()[1:] for line in (src / "user_sequence.txt").read_text().splitlines() if line.strip()]
+    ranks = [sorted(range(len(s)), key=s.__getitem__) for s in seqs]  # positions in ASIN order
+    taus = [kendalltau(range(len(r)), r)[0] for r in ranks]
+    return {"users": len(seqs),
+            "test_item_changed": round(sum(s[-1] != max(s) for s in seqs) / len(seqs), 4),
+            "valid_item_changed": round(sum(s[-2] != sorted(s)[-2] for s in seqs) / len(seqs), 4),
+            "median_kendall_tau": round(float(statistics.median(taus)), 4)}
+
+
 def slug(label: str) -> str:
     """'lr=1e-3 dropout=0.3' -> 'lr_1e-3-dropout_0.3' (a folder name)."""
     return label.replace("=", "_").replace(" ", "-")
@@ -254,9 +268,16 @@ def main() -> None:
         notes += (f" `diff_*` = this row minus {args.paired}'s (its selected point where there is a grid) on the same "
                   "dataset, seed and test users, paired by user (`hgrec compare`): the mean difference and its 95 % "
                   "bootstrap interval `diff_low_*` / `diff_high_*` over users; seed-to-seed spread is not in it.")
+    extra = None
     if "sorted" in args.orders:
+        agreement = {d: order_agreement(args.data / d) for d in sorted({r.split(":")[0] for r in args.runs})}
+        extra = {"order_agreement": agreement}
         notes += (" Item-order control (`--orders sorted`): each user's items sorted by ASIN, as in IDGenRec's Toys "
-                  "copy, so validation / test are the alphabetically last items, not the latest.")
+                  "copy, so validation / test are the alphabetically last items, not the latest. How far the two "
+                  "orders are apart (`order_agreement`): " + "; ".join(
+                      f"{d}: test item changed for {a['test_item_changed']:.1%} of {a['users']:,} users, validation "
+                      f"item for {a['valid_item_changed']:.1%}, median Kendall tau {a['median_kendall_tau']:.2f}"
+                      for d, a in agreement.items()) + ".")
     if args.note:
         notes += " " + args.note
     if args.grid:
@@ -272,7 +293,7 @@ def main() -> None:
         notes += "\n\n" + seed_summary(rows)
     if not rows:
         raise SystemExit("no finished runs")
-    bench.save(done=True, notes=notes)
+    bench.save(done=True, notes=notes, extra=extra)
 
 
 if __name__ == "__main__":

@@ -92,6 +92,9 @@ def test_sorted_copy_sorts_each_users_items_and_keeps_the_rest(tmp_path):
     assert (dst / "user_sequence.txt").read_text() == "u1 A01 B02 C03\nu2 B1 Z9\n"
     assert (dst / "item_generative_indexing_phase_0.txt").read_text() == "A01 red lipstick\n"  # linked, not changed
     assert (src / "user_sequence.txt").read_text().startswith("u1 B02")  # the source is untouched
+    a = seq.order_agreement(src)  # u1: the latest item is also the last by ASIN; u2: it is not
+    assert a["users"] == 2 and a["test_item_changed"] == 0.5 and a["valid_item_changed"] == 1.0
+    assert a["median_kendall_tau"] == round((1 / 3 - 1) / 2, 4)
 
 
 def test_sorted_copy_of_real_toys_is_the_same_interactions_in_asin_order(data_root, tmp_path):
