@@ -38,6 +38,12 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "(the control), TIGER on the SASRec-table codes as a second control; popularity, SASRec and TIGER on the "
         "same test slates, paired intervals from `hgrec compare` (a mean above SASRec's is not a win unless "
         "the paired intervals say so: on KuaiRand they hold 0)."),
+    "slate_protocol_kuairand": (
+        "HiGR against OneRec-style and HSTU under the protocol (issue 23)",
+        "Issue 23. The Table 2 rows that `slate_variants` did not rerun, OneRec-style flat decoding and HSTU, "
+        "trained until early stopping on KuaiRand-Pure (cap 40 that does not bind, beam of OneRec-style chosen on "
+        "validation among 5, 10, 20), beside HiGR's best variant (hybrid context, random codes) retrained on the "
+        "same seeds, with paired intervals of HiGR minus each from `hgrec compare`."),
     "reproduction": (
         "Reproduction of committed rows after the redesign (issue 22)",
         "Issue 22. Committed rows rerun on today's code with the settings they were measured under "
@@ -95,6 +101,16 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "sequential_reproduction": (
         "Next-item reproduction: SASRec, BERT4Rec, HSTU",
         "Issue 3 / 10. Chronological leave-one-out, full ranking over the catalogue."),
+    "sequential_reproduction_scientific": (
+        "Next-item on Amazon Industrial & Scientific: SASRec and HSTU",
+        "Issue 20. The SASRec-CE (and HSTU) reference of the generative-retrieval rows on the one Amazon set "
+        "here with real item text; same protocol as the Beauty / Toys rows; no published figures under it."),
+    "sequential_order_control": (
+        "The item-order control: Toys as it is and sorted by ASIN",
+        "Issue 20 (why public TIGER reproductions miss Toys). The same SASRec-CE config trained and tested on "
+        "Toys in the file's chronological order and on a copy with each user's items sorted by ASIN, the order "
+        "of IDGenRec's Toys copy; how far the two orders are apart (share of users whose test item changes, "
+        "Kendall tau)."),
     "serving_load": (
         "Serving under load",
         "Issue 8. The real `hgrec serve` on 127.0.0.1 under an async client: latency percentiles and "
