@@ -15,7 +15,8 @@ context encoder, one planner step and the shared item generator: slate HiGR with
 decoder over one item's codes). The SASRec-CE row is read from sequential_reproduction.json (not retrained).
 
 `--tokenizers` runs the first of `--models` once per tokenizer on the same decoder: crq_vae / rq_vae (item
-text), collab (PPMI-SVD co-occurrence vectors of the training part only), text+collab, random (the control);
+text), collab (PPMI-SVD co-occurrence vectors of the training part only), text+collab, random (the control),
+short_text (CRQ-VAE on the first 6 words of each item's text only: what a short derived text costs);
 collision, concentration and consistency of each codes file go beside its row. Every run writes its test
 predictions (DESIGN §8) to --predictions-dir; `--paired tiger` adds each row's paired difference from TIGER
 (same dataset, seed and users; `hgrec compare`). Overrides (`model.context_layers=2 ...`) apply to every run;
@@ -51,6 +52,9 @@ VARIANTS = {"default": {}, "hybrid": {"model.item_ids": True}}  # hybrid: + an i
 TOKENIZERS = {  # label -> tokenized() arguments (configs/<dataset>/crq_vae.yaml with these changes)
     "crq_vae": {}, "rq_vae": {"method": "rq_vae"}, "random": {"method": "random"},
     "collab": {"sources": ["collab"]}, "text+collab": {"sources": ["text", "collab"]},
+    # the short-text control: only the first 6 words of each item's text (Beauty / Toys carry ~5-6 derived words;
+    # on Scientific's real text this measures what such a short text costs)
+    "short_text": {"overrides": {"items.text_words": 6}},
 }
 
 

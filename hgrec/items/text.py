@@ -63,9 +63,12 @@ def encode_texts(texts: list[str], model: str = DEFAULT_TEXT_MODEL, batch_size: 
 
 
 def item_text_embeddings(ds: Dataset, model: str = DEFAULT_TEXT_MODEL, cache_dir=None, batch_size: int = 128,
-                         device: str | None = None, progress: bool = False) -> np.ndarray:
-    """(num_items + 1, d) embeddings of `ds.items.text` (row 0 = padding = zeros), cached."""
+                         device: str | None = None, progress: bool = False, words: int = 0) -> np.ndarray:
+    """(num_items + 1, d) embeddings of `ds.items.text` (row 0 = padding = zeros), cached; `words` > 0: of the
+    first `words` whitespace-separated words of each text only."""
     texts = ds.items["text"].to_list()
+    if words > 0:
+        texts = [" ".join(t.split()[:words]) for t in texts]
     h = hashlib.sha256("\x1f".join(texts).encode()).hexdigest()[:16]
     path = cache_root(cache_dir) / "embeddings" / ds.name / f"{Path(model).name}-{h}.npy"
     if path.exists():

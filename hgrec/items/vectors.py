@@ -59,14 +59,16 @@ def model_item_table(ds: Dataset, checkpoint: str | Path) -> np.ndarray:
 
 def item_vectors(ds: Dataset, sources: tuple[str, ...] = ("text",), text_model: str = DEFAULT_TEXT_MODEL,
                  collab_dim: int = 64, collab_weight: float = 1.0, cache_dir=None, seed: int = 0,
-                 train: np.ndarray | None = None, model_checkpoint: str | Path | None = None) -> np.ndarray:
+                 train: np.ndarray | None = None, model_checkpoint: str | Path | None = None,
+                 text_words: int = 0) -> np.ndarray:
     """(N+1, d) float32; with several sources each block is L2-normalised, the collaborative ones
     (`collab`, `model`) scaled by `collab_weight`, then concatenated. Row 0 is padding. `train`: the
-    interactions `collab` may count (hgrec.items.collaborative.training_mask; default next-item)."""
+    interactions `collab` may count (hgrec.items.collaborative.training_mask; default next-item). `text_words` > 0:
+    only the first that many words of each item's text are embedded."""
     blocks = []
     for s in sources:
         if s == "text":
-            blocks.append(item_text_embeddings(ds, text_model, cache_dir))
+            blocks.append(item_text_embeddings(ds, text_model, cache_dir, words=text_words))
         elif s == "collab":
             blocks.append(collab_weight * cooccurrence_embeddings(ds, collab_dim, seed=seed, train=train))
         elif s == "model":

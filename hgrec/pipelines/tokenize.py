@@ -44,6 +44,9 @@ METHODS = ("rq_kmeans", "rq_vae", "crq_vae", "random")  # random: the "random ID
 class ItemsConfig:
     sources: tuple[str, ...] = ("text",)
     text_model: str = DEFAULT_TEXT_MODEL
+    # > 0: embed only the first `text_words` words of each item's text (the short-text control: Beauty / Toys
+    # carry ~5-6 derived words per item; the same cut of Scientific's real text measures what that costs)
+    text_words: int = 0
     collab_dim: int = 64
     collab_weight: float = 1.0
     # which interactions the collaborative vectors (and CRQ-VAE's co-occurrence positives) may use:
@@ -62,6 +65,8 @@ class ItemsConfig:
             raise ValueError(f"items.train_region must be one of {REGIONS}, got {self.train_region!r}")
         if "model" in self.sources and not self.model_checkpoint:
             raise ValueError("items.sources has 'model': set items.model_checkpoint to a trained run's best/ folder")
+        if self.text_words < 0:
+            raise ValueError(f"items.text_words must be >= 0 (0 = the whole text), got {self.text_words}")
 
 
 @dataclasses.dataclass
@@ -145,7 +150,8 @@ def _tokenize(run: TokenizeRun, log) -> dict:
     train = training_mask(ds, run.items.train_region, run.data.split, run.data.slate_size)
     vectors = item_vectors(ds, run.items.sources, run.items.text_model, run.items.collab_dim,
                            run.items.collab_weight, cache_dir=run.data.cache, seed=t.seed, train=train,
-                           model_checkpoint=run.items.model_checkpoint)[1:]  # drop padding
+                           model_checkpoint=run.items.model_checkpoint,
+                           text_words=run.items.text_words)[1:]  # drop padding
     t_vectors = time.perf_counter() - t0
     K = min(t.codebook_size, len(vectors) // 4)  # k-means needs several points per centroid
     if K != t.codebook_size:
@@ -181,6 +187,7 @@ def _tokenize(run: TokenizeRun, log) -> dict:
         "semantic_pairs": int(len(sem_pairs)),
         "cooccurrence_pairs": int(len(cooc)),
         "train_region": run.items.train_region,
+        "text_words": run.items.text_words,
         "codebook_size": K,
         "levels": [dict(s, residual_norm=float(norms[:, d].mean())) for d, s in enumerate(codebook_stats(codes, K))],
         "vectors_s": t_vectors,

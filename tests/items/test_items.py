@@ -32,6 +32,27 @@ def test_item_text_embeddings_cached(load, tmp_path, monkeypatch):
     assert all(isinstance(t, str) and t for t in titles)
 
 
+def test_text_words_embeds_only_the_first_words(load, tmp_path):
+    ds = load("amazon-scientific")
+    small = ds.items.head(20)
+    ds_small = type(ds)(ds.interactions, small, ds.users, ds.item_map, ds.user_map, ds.info)
+    full = item_text_embeddings(ds_small, cache_dir=tmp_path)
+    short = item_text_embeddings(ds_small, cache_dir=tmp_path, words=3)
+    first3 = encode_texts([" ".join(t.split()[:3]) for t in small["text"].to_list()])
+    assert np.allclose(short[1:], first3, atol=1e-5) and not short[0].any()
+    assert not np.allclose(full[1:], short[1:], atol=1e-3)  # real texts are longer than 3 words: a different cache
+    assert np.array_equal(item_vectors(ds_small, ("text",), cache_dir=tmp_path, text_words=3), short)
+
+
+def test_tokenize_config_rejects_negative_text_words():
+    import pytest
+
+    from hgrec.pipelines.tokenize import ItemsConfig
+
+    with pytest.raises(ValueError, match="items.text_words must be >= 0"):
+        ItemsConfig(text_words=-1)
+
+
 def test_item_vectors_concatenates_blocks(load, tmp_path):
     ds = load("sample")
     v = item_vectors(ds, ("collab",), collab_dim=16)
