@@ -98,6 +98,15 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "Generative retrieval: tokenizers on the same decoder",
         "Issue 20. One decoder (TIGER), one split, one budget: CRQ-VAE and RQ-VAE on item text, collaborative "
         "SIDs (co-occurrence of the training part), text + collaborative, and the random-ID control."),
+    "generative_retrieval_scientific": (
+        "Generative retrieval on Amazon Industrial & Scientific (real item text)",
+        "Issue 20. TIGER, HiGR's item generator (with and without the hybrid context) and OneRec-style on the "
+        "one Amazon set here with real item text, same protocol as Beauty, paired with TIGER."),
+    "generative_retrieval_tokenizers_scientific": (
+        "Generative retrieval on Scientific: whole text, a 6-word text, random codes",
+        "Issue 20. What a short derived text costs, measured where the real text exists: TIGER on CRQ-VAE codes "
+        "of the whole text, of its first 6 words only (the length of the Beauty / Toys derived texts), and on "
+        "random codes (the control), paired by user."),
     "sequential_reproduction": (
         "Next-item reproduction: SASRec, BERT4Rec, HSTU",
         "Issue 3 / 10. Chronological leave-one-out, full ranking over the catalogue."),
