@@ -35,6 +35,7 @@ from pathlib import Path
 
 from hgrec.benchmarking import Bench, RunSpec, parse_overrides
 from hgrec.training.trainer import PREDICTIONS
+from hgrec.utils.atomic import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,16 +142,14 @@ def sorted_copy(src: Path, dst: Path) -> Path:
     seq = dst / "user_sequence.txt"
     if not seq.exists():
         if not (src / "user_sequence.txt").exists():
-            raise SystemExit(f"--order sorted: {src / 'user_sequence.txt'} not found (Amazon Beauty/Toys only)")
+            raise SystemExit(f"--orders sorted: {src / 'user_sequence.txt'} not found (Amazon Beauty/Toys only)")
         dst.mkdir(parents=True, exist_ok=True)
         for f in src.iterdir():
             if f.name != "user_sequence.txt" and not (dst / f.name).exists():
                 (dst / f.name).symlink_to(f.resolve())
         lines = (src / "user_sequence.txt").read_text().splitlines()
         out = [" ".join([t[0], *sorted(t[1:])]) for t in (line.split() for line in lines) if t]
-        tmp = seq.with_suffix(".tmp")
-        tmp.write_text("\n".join(out) + "\n")
-        tmp.replace(seq)
+        atomic_write_text(seq, "\n".join(out) + "\n")
     return dst
 
 
