@@ -20,7 +20,8 @@ short_text (CRQ-VAE on the first 6 words of each item's text only: what a short 
 collision, concentration and consistency of each codes file go beside its row. Every run writes its test
 predictions (DESIGN §8) to --predictions-dir; `--paired tiger` adds each row's paired difference from TIGER
 (same dataset, seed and users; `hgrec compare`). Overrides (`model.context_layers=2 ...`) apply to every run;
-`--note` says in the results why (e.g. a size cut to fit this CPU).
+`--note` says in the results why (e.g. a size cut to fit this CPU). `--models tiger higr:hybrid` gives a model its own
+variants; `--paired tiger --paired-variant collab` pairs every row with TIGER on the collaborative codes.
 """
 
 from __future__ import annotations
@@ -93,11 +94,11 @@ def _reference_rows(path: Path, datasets: list[str]) -> list[dict]:
     return out
 
 
-def add_paired(rows: list[dict], ref: str, pred_of: dict) -> None:
-    """diff_* = this row minus the `ref` model's crq_vae row, same dataset and seed, paired by user."""
+def add_paired(rows: list[dict], ref: str, pred_of: dict, ref_variant: str = "crq_vae") -> None:
+    """diff_* = this row minus the `ref` model's `ref_variant` row, same dataset and seed, paired by user."""
     from hgrec.evaluation.compare import compare_predictions
 
-    base = {(r["dataset"], r["seed"]): r for r in rows if r["model"] == ref and r["variant"] == "crq_vae"}
+    base = {(r["dataset"], r["seed"]): r for r in rows if r["model"] == ref and r["variant"] == ref_variant}
     for r in rows:
         b = base.get((r["dataset"], r["seed"]))
         if b is None or r is b or id(r) not in pred_of:
@@ -110,11 +111,22 @@ def add_paired(rows: list[dict], ref: str, pred_of: dict) -> None:
                 r["metrics"][f"diff_high_{d.metric}"] = round(d.ci_high, 5)
 
 
+def model_variants(entry: str, default: list[str]) -> tuple[str, list[str]]:
+    """`higr:hybrid` -> ("higr", ["hybrid"]): a model with its own variants (comma-separated); `tiger` -> the
+    `--variants` of every model."""
+    model, _, only = entry.partition(":")
+    variants = only.split(",") if only else default
+    if unknown := [v for v in variants if v not in VARIANTS]:
+        raise SystemExit(f"--models {entry}: unknown variant {unknown[0]!r}; known: {', '.join(VARIANTS)}")
+    return model, variants
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--datasets", nargs="*", default=["amazon-beauty", "amazon-toys", "amazon-scientific"])
-    ap.add_argument("--models", nargs="*", default=["tiger", "higr", "higr_next5", "onerec"])
+    ap.add_argument("--models", nargs="*", default=["tiger", "higr", "higr_next5", "onerec"],
+                    help="model[:variant,...] (e.g. tiger higr:hybrid): a variant list of its own, else --variants")
     ap.add_argument("--tokenizers", nargs="*", default=["crq_vae"],
                     help="more than one: the tokenizer study, run on the first model only")
     ap.add_argument("--variants", nargs="*", default=["default"], choices=sorted(VARIANTS),
@@ -125,6 +137,8 @@ def main() -> None:
     ap.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     ap.add_argument("--name", default="generative_retrieval")
     ap.add_argument("--paired", metavar="MODEL", default=None, help="paired differences from MODEL's rows")
+    ap.add_argument("--paired-variant", default="crq_vae", help="... from MODEL's rows of this variant label "
+                    "(e.g. collab: against TIGER on collaborative codes)")
     ap.add_argument("--reuse", action="store_true")
     ap.add_argument("--collect", action="store_true")
     ap.add_argument("--size", choices=sorted(SIZES), default="paper",
@@ -138,8 +152,9 @@ def main() -> None:
     pred_of: dict[int, Path] = {}
     study = len(args.tokenizers) > 1
     for dataset in args.datasets:
-        for model in (args.models[:1] if study else args.models):
-            for tok, variant in [(t, v) for t in args.tokenizers for v in args.variants]:
+        for entry in (args.models[:1] if study else args.models):
+            model, only = model_variants(entry, args.variants)
+            for tok, variant in [(t, v) for t in args.tokenizers for v in only]:
                 codes, quality = codes_for(dataset, tok, args)
                 label = tok if variant == "default" else f"{tok} {variant}"
                 for seed in args.seeds:
@@ -177,7 +192,7 @@ def main() -> None:
     if not bench.rows:
         raise SystemExit("no finished runs")
     if args.paired:
-        add_paired(bench.rows, args.paired, pred_of)
+        add_paired(bench.rows, args.paired, pred_of, args.paired_variant)
     bench.rows += reference_rows(args.datasets)
     capped = [f"{r['dataset']} {r['model']} {r['variant']} seed {r['seed']}" for r in bench.rows
               if r["timing"].get("epoch_cap") and r["timing"]["epochs"] >= r["timing"]["epoch_cap"]]
@@ -191,7 +206,7 @@ def main() -> None:
              ".0521/.0371/.0712/.0432; RPG Beauty .0550/.0381/.0809/.0464; `ratio_to_anchor_min` = min over the four "
              "of ours / TIGER's. The sasrec row is sequential_reproduction.json's (full-softmax CE, not retrained).")
     if args.paired:
-        notes += (f" `diff_*` = this row minus {args.paired}'s (crq_vae) on the same dataset, seed and test users "
+        notes += (f" `diff_*` = this row minus {args.paired}'s ({args.paired_variant}) on the same dataset, seed and test users "
                   "(`hgrec compare`, 95 % bootstrap interval over users in diff_low / diff_high).")
     if args.note:
         notes += " " + args.note

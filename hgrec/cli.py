@@ -365,6 +365,8 @@ def serve(
     max_queue: Annotated[int, typer.Option(min=1, help="Most slate requests waiting (429 + Retry-After above).")] = 1024,
     max_wait_s: Annotated[float, typer.Option(min=0.001, help="Load shedding: a slate request's longest expected "
                                                                "wait (429 + Retry-After above).")] = 0.5,
+    max_in_flight: Annotated[int, typer.Option(min=1, help="Most slate requests inside the server at once "
+                                                          "(429 + Retry-After above).")] = 512,
     grace_s: Annotated[float, typer.Option(min=0, help="On SIGTERM/Ctrl-C: time in-flight requests get to finish.")] = 10.0,
     compile: Annotated[Optional[str], typer.Option(help="Decode with the compiled step (hgrec.decoding.step): default "
                                                          "or max-autotune; /readyz answers 503 until it is compiled.")] = None,
@@ -380,7 +382,8 @@ def serve(
 
     try:
         limits = Limits(max_body_bytes=max_body_bytes, max_work=max_work, max_candidates=max_candidates,
-                        deadline_s=deadline_s, max_queue=max_queue, max_wait_s=max_wait_s, batch_work=max(4 * max_work, 4000))
+                        deadline_s=deadline_s, max_queue=max_queue, max_wait_s=max_wait_s,
+                        max_in_flight=max_in_flight, batch_work=max(4 * max_work, 4000))
         engine = InferenceEngine.from_checkpoint(checkpoint, root=root, cache=cache, max_batch=max_batch,
                                                  max_wait_ms=max_wait_ms, batching=not no_batching, threads=threads,
                                                  limits=limits, compile=compile)

@@ -111,3 +111,49 @@ def test_sorted_copy_of_real_toys_is_the_same_interactions_in_asin_order(data_ro
     # the control changes the answer: for about half of the users the latest item is not the last in ASIN order
     changed = sum(o.split()[-1] != s.split()[-1] for o, s in zip(orig, lines)) / len(lines)
     assert 0.3 < changed < 0.7
+
+
+_gspec = importlib.util.spec_from_file_location(
+    "generative_retrieval", Path(__file__).resolve().parents[1] / "benchmarks" / "generative_retrieval.py")
+
+
+def _generative_retrieval():
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))  # it imports sequential_reproduction
+    mod = importlib.util.module_from_spec(_gspec)
+    _gspec.loader.exec_module(mod)
+    return mod
+
+
+def test_generative_retrieval_model_entries_carry_their_own_variants():
+    gr = _generative_retrieval()
+    assert gr.model_variants("tiger", ["default"]) == ("tiger", ["default"])
+    assert gr.model_variants("higr:hybrid", ["default"]) == ("higr", ["hybrid"])
+    assert gr.model_variants("higr:default,hybrid", ["default"]) == ("higr", ["default", "hybrid"])
+    with pytest.raises(SystemExit, match="unknown variant 'wide'"):
+        gr.model_variants("higr:wide", ["default"])
+
+
+def test_generative_retrieval_pairs_against_the_named_reference_variant(tmp_path):
+    import polars as pl
+
+    gr = _generative_retrieval()
+    n = 300
+    truth = [[i % 40 + 1] for i in range(n)]
+    files = {}
+    for name, share in [("crq", 0.1), ("collab", 0.2), ("higr", 0.5)]:
+        miss = list(range(900, 910))
+        ranked = [[t[0]] + miss[1:] if i < share * n else miss for i, t in enumerate(truth)]
+        files[name] = tmp_path / f"{name}.parquet"
+        pl.DataFrame({"user_id": list(range(n)), "truth": truth, "ranked": ranked}).write_parquet(files[name])
+
+    def row(model, variant):
+        return {"dataset": "ds", "model": model, "variant": variant, "seed": 1, "metrics": {}}
+
+    rows = [row("tiger", "crq_vae"), row("tiger", "collab"), row("higr", "collab hybrid")]
+    pred_of = {id(r): files[k] for r, k in zip(rows, ["crq", "collab", "higr"])}
+    gr.add_paired(rows, "tiger", pred_of, "collab")
+    assert rows[2]["metrics"]["diff_recall@10"] == pytest.approx(0.3)  # against tiger collab, not crq_vae
+    assert rows[0]["metrics"]["diff_recall@10"] == pytest.approx(-0.1)
+    assert rows[1]["metrics"] == {}  # the reference itself

@@ -13,7 +13,8 @@ Errors are JSON `{"detail": "..."}` with a 4xx status that names the problem: 40
 that is wrong with the request (unknown item ids — listed —, empty history, slate larger than the
 catalogue, oversize lists, malformed JSON, wrong types, NaN/inf, more work than `Limits.max_work`);
 413 a body above `Limits.max_body_bytes`; 429 (with Retry-After) an overloaded decoder (load shedding: a full
-queue, or an expected wait above `Limits.max_wait_s`); 503 (with Retry-After) shutting down or a click model
+queue, more than `Limits.max_in_flight` slate requests in the server, or an expected wait above `Limits.max_wait_s`,
+checked when a request arrives (`Admission`) and again when it is queued); 503 (with Retry-After) shutting down or a click model
 busy for a whole deadline; 504 a request not answered within its deadline. Validation errors name the field and the problem, never echo the input. An
 unexpected failure answers 500 with its message and the server keeps serving.
 """
@@ -143,6 +144,29 @@ class BodyLimit:
                            headers={"connection": "close"})({"type": "http"}, None, send)
 
 
+class Admission:
+    """ASGI middleware: every POST /v1/slate is admitted by the engine when it arrives, before its body is read or
+    validated (`SlateEngine.admit`: a 429 with Retry-After when the server already holds more slate requests than
+    the decoder can answer within `Limits.max_wait_s`), and released when its answer has been sent. Refusing
+    costs no parsing, so a burst is shed for about the price of reading its headers."""
+
+    def __init__(self, app, engine: InferenceEngine):
+        self.app, self.engine = app, engine
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/v1/slate" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        try:
+            self.engine.admit()
+        except RequestError as exc:
+            headers = {"retry-after": str(exc.retry_after)} if exc.retry_after is not None else None
+            return await JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.engine.release()
+
+
 def create_app(engine: InferenceEngine) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -153,6 +177,7 @@ def create_app(engine: InferenceEngine) -> FastAPI:
                   description="Slates from a HiGR (or baseline) checkpoint; click probabilities from a CTR checkpoint.")
 
     app.add_middleware(BodyLimit, max_bytes=engine.limits.max_body_bytes)
+    app.add_middleware(Admission, engine=engine)  # added last: runs first, before the body is read
 
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError):

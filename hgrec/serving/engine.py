@@ -28,7 +28,12 @@ longer than `max_wait_s` — the decoder calls needed for the jobs queued ahead 
 it count, since the cheapest go first; up to `max_batch` jobs and `batch_work` work per call) times the
 measured seconds per call (a moving average over recent calls) — or find `max_queue` requests waiting
 is refused at once with a 429 and a Retry-After of the expected wait, instead of queueing behind a backlog that
-would only grow (latency stays bounded under any load; `shed` counts them). The worker takes the cheapest waiting requests first and puts at most `batch_work` of
+would only grow (latency stays bounded under any load; `shed` counts them). **Admission** (`admit`, called by the
+HTTP layer when a slate request arrives, before its body is read): the same expected-wait rule, counted over every
+slate request inside the server (`in_flight`: arrived and not yet answered, wherever it waits: in the event loop,
+in validation, in the queue or in the decoder), and a hard cap of `max_in_flight`; the queue alone cannot see
+requests that wait for the interpreter before they reach it, which is where they wait when the decoder and the
+HTTP loop share a few cores. The worker takes the cheapest waiting requests first and puts at most `batch_work` of
 work into one decoder call, so heavy requests cannot hold back light ones beyond one heavy decode.
 """
 
@@ -97,6 +102,7 @@ class SlateEngine:
         self.dropped = 0  # queued jobs never decoded: their caller went away or their deadline passed
         self.shed = 0  # requests refused with a 429 (load shedding)
         self._batch_seconds: float | None = None  # the decoder's recent seconds per call (None: not measured)
+        self.in_flight = 0  # slate requests admitted by the HTTP layer and not yet answered (`admit`)
         self._work_lock = threading.Lock()
         self._closed = False
         self._model_lock = threading.Lock() if model_lock is None else model_lock
@@ -125,6 +131,29 @@ class SlateEngine:
                                    "retry later", 429, retry_after=max(1, math.ceil(wait)))
             self._queue.put((job.work, next(self._seq), job))
         return job.future
+
+    def admit(self) -> None:
+        """Count one more slate request inside the server, or refuse it (RequestError 429 with Retry-After) when
+        `max_in_flight` are already inside, or when the decoder calls the requests ahead of it need (`in_flight`
+        of them, `max_batch` per call) times the measured seconds per call pass `max_wait_s`. Every admitted
+        request must be `release`d once answered (the HTTP middleware does both)."""
+        with self._work_lock:
+            ahead = self.in_flight
+            wait = 0.0 if self._batch_seconds is None else math.ceil(ahead / self.max_batch) * self._batch_seconds
+            if ahead >= self.limits.max_in_flight:
+                self.shed += 1
+                raise RequestError(f"{ahead} slate requests are already in the server (limit "
+                                   f"{self.limits.max_in_flight}); retry later", 429, retry_after=max(1, math.ceil(wait)))
+            if wait > self.limits.max_wait_s:
+                self.shed += 1
+                raise RequestError(f"the decoder is {wait:.2f} s behind the {ahead} requests in the server (limit "
+                                   f"{self.limits.max_wait_s:g} s); retry later", 429, retry_after=max(1, math.ceil(wait)))
+            self.in_flight += 1
+
+    def release(self) -> None:
+        """One admitted request answered (whatever the answer)."""
+        with self._work_lock:
+            self.in_flight -= 1
 
     def expected_wait(self, work: int = 0) -> float:
         """Seconds a new request of `work` would wait in the queue: the worker takes the cheapest jobs first, so
@@ -400,6 +429,15 @@ class InferenceEngine:
 
     def slates(self, queries: list[SlateQuery]) -> list[SlateAnswer]:
         return self._slates().slates(queries)
+
+    def admit(self) -> None:
+        """`SlateEngine.admit` (a no-op for CTR-only checkpoints: their slate requests answer 409)."""
+        if self.slate_engine is not None:
+            self.slate_engine.admit()
+
+    def release(self) -> None:
+        if self.slate_engine is not None:
+            self.slate_engine.release()
 
     # ---- click scores -----------------------------------------------------------------------------------------
     def score(self, candidates, user_id=None, history=None, actions=None, timestamps=None,

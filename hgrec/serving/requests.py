@@ -49,6 +49,7 @@ class Limits:
     deadline_s: float = 10.0  # 504: a request not answered within it (its queued work is dropped)
     max_queue: int = 1_024  # 429 + Retry-After: slate requests already waiting for the decoder
     max_wait_s: float = 0.5  # 429 + Retry-After: a new slate request's expected wait (queued work x decode time)
+    max_in_flight: int = 512  # 429 + Retry-After: slate requests inside the server at once (arrived, not answered)
     batch_work: int = 4_000  # most work (sum of slate_size x beam_width) in one decoder call
 
     def __post_init__(self):

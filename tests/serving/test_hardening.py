@@ -163,6 +163,33 @@ def test_an_overloaded_decoder_sheds_load_with_429_and_retry_after(rec):
     eng.close()
 
 
+def test_admission_counts_every_slate_request_inside_the_server(rec):
+    """`Admission` (the HTTP layer) admits a slate request before its body is read: past `max_in_flight`, or
+    when ceil(in_flight / max_batch) calls x the measured seconds per call pass max_wait_s, it is a 429 with
+    Retry-After naming the requests in the server; every admitted request is released whatever its answer."""
+    import dataclasses
+
+    eng = InferenceEngine(rec, max_batch=2, max_wait_ms=5, limits=dataclasses.replace(LIMITS, max_in_flight=3))
+    user = _users(eng, 1)[0]
+    with TestClient(create_app(eng), raise_server_exceptions=False) as client:
+        assert client.post("/v1/slate", json={"user_id": user}).status_code == 200  # measures seconds per call
+        assert client.post("/v1/slate", json={"slate_size": "x"}).status_code == 422  # errors are released too
+        assert client.post("/v1/slate", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+        assert eng.slate_engine.in_flight == 0 and eng.shed == 0
+        se = eng.slate_engine
+        se.in_flight = 3  # three requests inside (e.g. waiting in the event loop): the cap
+        r = client.post("/v1/slate", json={"user_id": user})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert "3 slate requests are already in the server (limit 3)" in r.text
+        se.in_flight, se.limits = 2, dataclasses.replace(LIMITS, max_in_flight=3, max_wait_s=0.5 * se._batch_seconds)
+        r = client.post("/v1/slate", json={"user_id": user})  # 2 ahead = one call of max_batch 2 > half a call
+        assert r.status_code == 429 and "behind the 2 requests in the server" in r.text
+        se.in_flight = 0  # nothing ahead: never shed
+        assert client.post("/v1/slate", json={"user_id": user}).status_code == 200
+        assert client.get("/v1/model").status_code == 200 and se.in_flight == 0 and eng.shed == 2
+    eng.close()
+
+
 def test_a_cancelled_request_is_never_decoded(engine):
     user = _users(engine, 1)[0]
     with engine._model_lock:
