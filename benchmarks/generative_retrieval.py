@@ -22,6 +22,8 @@ predictions (DESIGN §8) to --predictions-dir; `--paired tiger` adds each row's 
 (same dataset, seed and users; `hgrec compare`). Overrides (`model.context_layers=2 ...`) apply to every run;
 `--note` says in the results why (e.g. a size cut to fit this CPU). `--models tiger higr:hybrid` gives a model its own
 variants; `--paired tiger --paired-variant collab` pairs every row with TIGER on the collaborative codes.
+`--orders file sorted` adds the item-order control: the same runs on a copy of the dataset with each user's items
+sorted by ASIN (IDGenRec's Toys order; `sequential_reproduction.sorted_copy`), codes made on that copy.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import json
 from pathlib import Path
 
 from hgrec.benchmarking import Bench, RunSpec, parse_overrides, seed_table, tokenized
-from sequential_reproduction import predictions_of
+from sequential_reproduction import order_agreement, predictions_of, sorted_copy
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHORS = {  # R@5, N@5, R@10, N@10 (../shared/ANCHORS.md)
@@ -59,12 +61,13 @@ TOKENIZERS = {  # label -> tokenized() arguments (configs/<dataset>/crq_vae.yaml
 }
 
 
-def codes_for(dataset: str, tokenizer: str, args) -> tuple[str, dict]:
-    """The codes.parquet of a tokenizer on a dataset (made once, shared) and its quality figures."""
+def codes_for(dataset: str, tokenizer: str, args, root: Path | None = None, order: str = "file") -> tuple[str, dict]:
+    """The codes.parquet of a tokenizer on a dataset (made once, shared; `order` sorted: on the sorted copy at
+    `root`, whose training part differs) and its quality figures."""
     if tokenizer not in TOKENIZERS:
         raise SystemExit(f"--tokenizers: unknown {tokenizer!r}; known: {', '.join(TOKENIZERS)}")
-    path = tokenized(ROOT / "configs" / dataset / "crq_vae.yaml", dataset, args.data / dataset,
-                     args.out_dir / "tokenize", **TOKENIZERS[tokenizer])
+    path = tokenized(ROOT / "configs" / dataset / "crq_vae.yaml", dataset, root or args.data / dataset,
+                     args.out_dir / ("tokenize" if order == "file" else f"tokenize-{order}"), **TOKENIZERS[tokenizer])
     quality = json.loads((Path(path).parent / "metrics.json").read_text())
     return path, {k: round(quality[k], 4) for k in ("collision", "concentration", "consistency") if k in quality}
 
@@ -95,12 +98,17 @@ def _reference_rows(path: Path, datasets: list[str]) -> list[dict]:
 
 
 def add_paired(rows: list[dict], ref: str, pred_of: dict, ref_variant: str = "crq_vae") -> None:
-    """diff_* = this row minus the `ref` model's `ref_variant` row, same dataset and seed, paired by user."""
+    """diff_* = this row minus the `ref` model's `ref_variant` row, same dataset and seed, paired by user (a row of
+    the sorted copy, `sorted ...`, against the reference's row on that copy: the test items differ between orders)."""
     from hgrec.evaluation.compare import compare_predictions
 
-    base = {(r["dataset"], r["seed"]): r for r in rows if r["model"] == ref and r["variant"] == ref_variant}
+    def order(r):
+        return "sorted" if r["variant"].startswith("sorted ") else "file"
+
+    base = {(r["dataset"], r["seed"], order(r)): r for r in rows
+            if r["model"] == ref and r["variant"].removeprefix("sorted ") == ref_variant}
     for r in rows:
-        b = base.get((r["dataset"], r["seed"]))
+        b = base.get((r["dataset"], r["seed"], order(r)))
         if b is None or r is b or id(r) not in pred_of:
             continue
         diffs, _ = compare_predictions(pred_of[id(b)], pred_of[id(r)], ks=(5, 10))
@@ -145,22 +153,28 @@ def main() -> None:
                     help="paper: the configs' (TIGER paper) size; cpu: the cut that fits this CPU (see SIZES)")
     ap.add_argument("--threads", type=int, default=None, help="torch threads per run (trainer.num_threads)")
     ap.add_argument("--note", default="")
+    ap.add_argument("--orders", nargs="*", choices=["file", "sorted"], default=["file"],
+                    help="sorted: the item-order control (each user's items sorted by ASIN, IDGenRec's Toys order; "
+                         "sequential_reproduction.sorted_copy), codes and runs on that copy; rows labelled `sorted ...`")
     ap.add_argument("overrides", nargs="*", help="key.path=value applied to every run")
     args = ap.parse_args()
     bench = Bench(args.name, out_dir=args.out_dir, results_dir=args.results, reuse=args.reuse, collect=args.collect)
     over = parse_overrides(args.overrides) | ({"trainer.num_threads": args.threads} if args.threads else {})
     pred_of: dict[int, Path] = {}
     study = len(args.tokenizers) > 1
-    for dataset in args.datasets:
+    for order, dataset in [(o, d) for o in args.orders for d in args.datasets]:
+        root = args.data / dataset if order == "file" else sorted_copy(args.data / dataset,
+                                                                         args.out_dir / "sorted-data" / dataset)
         for entry in (args.models[:1] if study else args.models):
             model, only = model_variants(entry, args.variants)
             for tok, variant in [(t, v) for t in args.tokenizers for v in only]:
-                codes, quality = codes_for(dataset, tok, args)
-                label = tok if variant == "default" else f"{tok} {variant}"
+                codes, quality = codes_for(dataset, tok, args, root, order)
+                label = (tok if variant == "default" else f"{tok} {variant}")
+                label = label if order == "file" else f"{order} {label}"
                 for seed in args.seeds:
                     spec = RunSpec(ROOT / "configs" / dataset / f"{model}.yaml", dataset, model,
                                    label.replace(" ", "-"), seed,
-                                   {"data.root": str(args.data / dataset), "data.semantic_ids": codes,
+                                   {"data.root": str(root), "data.semantic_ids": codes,
                                     **SIZES[args.size].get(model, {}), **VARIANTS[variant], **over})
                     done = bench.run(spec)
                     if done.result is None:
@@ -184,7 +198,7 @@ def main() -> None:
                             row["anchor"] = dict(zip(METRICS, a))
                             row["metrics"]["ratio_to_anchor_min"] = round(min(test[k] / v for k, v in zip(METRICS, a)), 3)
                     if args.predictions_dir or args.paired:
-                        pred_of[id(row)] = predictions_of(done.dir, args.data / dataset, args.predictions_dir)
+                        pred_of[id(row)] = predictions_of(done.dir, root, args.predictions_dir)
                     bench.rows.append(row)
                     print(json.dumps({k: row[k] for k in ("dataset", "model", "variant", "metrics", "timing")}),
                           flush=True)
@@ -208,6 +222,15 @@ def main() -> None:
     if args.paired:
         notes += (f" `diff_*` = this row minus {args.paired}'s ({args.paired_variant}) on the same dataset, seed and test users "
                   "(`hgrec compare`, 95 % bootstrap interval over users in diff_low / diff_high).")
+    extra = None
+    if "sorted" in args.orders:
+        agreement = {d: order_agreement(args.data / d) for d in args.datasets}
+        extra = {"order_agreement": agreement}
+        notes += (" Item-order control (`--orders sorted`, rows `sorted ...`): each user's items sorted by ASIN, as in "
+                  "IDGenRec's Toys copy (validation / test are the alphabetically last items); codes made on that copy's "
+                  "training part. `order_agreement`: " + "; ".join(
+                      f"{d}: test item changed for {a['test_item_changed']:.1%} of {a['users']:,} users"
+                      for d, a in agreement.items()) + ".")
     if args.note:
         notes += " " + args.note
     cols = [(k, k, {}) for k in METRICS] + [("collision", "collision", {}), ("concentration", "concentration", {}),
@@ -218,7 +241,7 @@ def main() -> None:
                                             ("train s", "timing:train_s", {}, ".0f"),
                                             ("samples/s", "timing:train_samples_per_s", {}, ".0f"),
                                             ("users/s", "timing:eval_users_per_s", {}, ".0f")]
-    bench.save(done=True, notes=notes + "\n\n" + seed_table(bench.rows, cols))
+    bench.save(done=True, notes=notes + "\n\n" + seed_table(bench.rows, cols), extra=extra)
 
 
 if __name__ == "__main__":

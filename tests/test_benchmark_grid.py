@@ -151,9 +151,11 @@ def test_generative_retrieval_pairs_against_the_named_reference_variant(tmp_path
     def row(model, variant):
         return {"dataset": "ds", "model": model, "variant": variant, "seed": 1, "metrics": {}}
 
-    rows = [row("tiger", "crq_vae"), row("tiger", "collab"), row("higr", "collab hybrid")]
-    pred_of = {id(r): files[k] for r, k in zip(rows, ["crq", "collab", "higr"])}
+    rows = [row("tiger", "crq_vae"), row("tiger", "collab"), row("higr", "collab hybrid"),
+            row("tiger", "sorted collab"), row("higr", "sorted collab hybrid")]
+    pred_of = {id(r): files[k] for r, k in zip(rows, ["crq", "collab", "higr", "crq", "collab"])}
     gr.add_paired(rows, "tiger", pred_of, "collab")
     assert rows[2]["metrics"]["diff_recall@10"] == pytest.approx(0.3)  # against tiger collab, not crq_vae
     assert rows[0]["metrics"]["diff_recall@10"] == pytest.approx(-0.1)
-    assert rows[1]["metrics"] == {}  # the reference itself
+    assert rows[1]["metrics"] == {} and rows[3]["metrics"] == {}  # the references themselves
+    assert rows[4]["metrics"]["diff_recall@10"] == pytest.approx(0.1)  # the sorted copy against its own reference
