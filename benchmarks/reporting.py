@@ -98,6 +98,16 @@ SECTIONS: dict[str, tuple[str, str]] = {
         "Generative retrieval: tokenizers on the same decoder",
         "Issue 20. One decoder (TIGER), one split, one budget: CRQ-VAE and RQ-VAE on item text, collaborative "
         "SIDs (co-occurrence of the training part), text + collaborative, and the random-ID control."),
+    "generative_retrieval_collab": (
+        "Generative retrieval on Beauty with collaborative semantic IDs: TIGER and HiGR (hybrid)",
+        "Issue 20. The best tokenizer of the study (co-occurrence vectors of the training part, CRQ-VAE) under "
+        "TIGER and under HiGR's item generator with the hybrid context (item-ID embedding + summed SID "
+        "embedding), same codes, same split, paired by user against TIGER on the same codes."),
+    "generative_retrieval_toys": (
+        "Generative retrieval on Toys: TIGER on collaborative semantic IDs, and the item-order control",
+        "Issue 20. TIGER on collaborative codes on Amazon Toys (the file's chronological order) against the "
+        "TIGER paper's Toys figures, and, where run, the same on the copy with each user's items sorted by ASIN "
+        "(IDGenRec's Toys order), codes made on that copy."),
     "generative_retrieval_scientific": (
         "Generative retrieval on Amazon Industrial & Scientific (real item text)",
         "Issue 20. TIGER, HiGR's item generator (with and without the hybrid context) and OneRec-style on the "
@@ -162,6 +172,13 @@ ANCHORS: dict[str, str] = {
         ".0321 / .0648 / .0384, LETTER-TIGER .0431 / .0286 / .0672 / .0364, RPG .0550 / .0381 / .0809 / .0464, "
         "SASRec full-softmax CE (public reproduction) .0601 / .0420 / .0859 / .0503. Toys: TIGER .0521 / .0371 / "
         ".0712 / .0432; RPG .0592 / .0401 / .0869 / .0490."),
+    "generative_retrieval_collab": (
+        "Amazon Beauty, leave-one-out, full ranking (R@5 / N@5 / R@10 / N@10): TIGER (paper) .0454 / .0321 / .0648 / "
+        ".0384; RPG (KDD'25) .0550 / .0381 / .0809 / .0464; SASRec full-softmax CE (public reproduction) .0601 / "
+        ".0420 / .0859 / .0503."),
+    "generative_retrieval_toys": (
+        "Amazon Toys, leave-one-out, full ranking (R@5 / N@5 / R@10 / N@10): TIGER (paper) .0521 / .0371 / .0712 / "
+        ".0432; RPG .0592 / .0401 / .0869 / .0490; SASRec BCE (TIGER paper) .0463 / .0306 / .0675 / .0374."),
     "generative_retrieval_tokenizers": (
         "Collision of published index files, Beauty 4x256: RQ-VAE 4.97 %, RQ-KMeans 13.0 %, LETTER 0.71 %; "
         "Scientific: RQ-VAE 12.75 %, RQ-KMeans 20.1 %, LETTER 0.62 %. TIGER §4.3: random IDs lose to semantic IDs."),
