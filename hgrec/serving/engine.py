@@ -32,8 +32,8 @@ would only grow (latency stays bounded under any load; `shed` counts them). **Ad
 HTTP layer when a slate request arrives, before its body is read): the same expected-wait rule, counted over every
 slate request inside the server (`in_flight`: arrived and not yet answered, wherever it waits: in the event loop,
 in validation, in the queue or in the decoder), and a hard cap of `max_in_flight`; the queue alone cannot see
-requests that wait for the interpreter before they reach it, which is where they wait when the decoder and the
-HTTP loop share a few cores. The worker takes the cheapest waiting requests first and puts at most `batch_work` of
+requests that have not reached it yet (on two cores shared with the client it did not bound the p99 tail at 64-128
+clients either: docs/serving.md, "Load"). The worker takes the cheapest waiting requests first and puts at most `batch_work` of
 work into one decoder call, so heavy requests cannot hold back light ones beyond one heavy decode.
 """
 
