@@ -28,12 +28,11 @@ longer than `max_wait_s` — the decoder calls needed for the jobs queued ahead 
 it count, since the cheapest go first; up to `max_batch` jobs and `batch_work` work per call) times the
 measured seconds per call (a moving average over recent calls) — or find `max_queue` requests waiting
 is refused at once with a 429 and a Retry-After of the expected wait, instead of queueing behind a backlog that
-would only grow (latency stays bounded under any load; `shed` counts them). **Admission** (`admit`, called by the
-HTTP layer when a slate request arrives, before its body is read): the same expected-wait rule, counted over every
-slate request inside the server (`in_flight`: arrived and not yet answered, wherever it waits: in the event loop,
-in validation, in the queue or in the decoder), and a hard cap of `max_in_flight`; the queue alone cannot see
-requests that have not reached it yet (on two cores shared with the client it did not bound the p99 tail at 64-128
-clients either: docs/serving.md, "Load"). The worker takes the cheapest waiting requests first and puts at most `batch_work` of
+would only grow (`shed` counts them). **Admission** (`admit`, called by the HTTP layer when a slate request
+arrives, before its body is read): a hard cap of `max_in_flight` slate requests inside the server (arrived and
+not yet answered, wherever they wait: in the event loop, in validation, in the queue or in the decoder), which
+the queue cannot see; a count only, since a request's work is unknown before its body is read (measured under
+load in docs/serving.md, "Load"). The worker takes the cheapest waiting requests first and puts at most `batch_work` of
 work into one decoder call, so heavy requests cannot hold back light ones beyond one heavy decode.
 """
 
@@ -134,20 +133,16 @@ class SlateEngine:
 
     def admit(self) -> None:
         """Count one more slate request inside the server, or refuse it (RequestError 429 with Retry-After) when
-        `max_in_flight` are already inside, or when the decoder calls the requests ahead of it need (`in_flight`
-        of them, `max_batch` per call) times the measured seconds per call pass `max_wait_s`. Every admitted
-        request must be `release`d once answered (the HTTP middleware does both)."""
+        `max_in_flight` are already inside. Only a count: the request's work is unknown until its body is read, and
+        a light request must not be refused for heavy ones ahead of it (`submit` then applies the work-aware wait
+        rule). Every admitted request must be `release`d once answered (the HTTP middleware does both)."""
         with self._work_lock:
             ahead = self.in_flight
-            wait = 0.0 if self._batch_seconds is None else math.ceil(ahead / self.max_batch) * self._batch_seconds
             if ahead >= self.limits.max_in_flight:
                 self.shed += 1
+                wait = 0.0 if self._batch_seconds is None else math.ceil(ahead / self.max_batch) * self._batch_seconds
                 raise RequestError(f"{ahead} slate requests are already in the server (limit "
                                    f"{self.limits.max_in_flight}); retry later", 429, retry_after=max(1, math.ceil(wait)))
-            if wait > self.limits.max_wait_s:
-                self.shed += 1
-                raise RequestError(f"the decoder is {wait:.2f} s behind the {ahead} requests in the server (limit "
-                                   f"{self.limits.max_wait_s:g} s); retry later", 429, retry_after=max(1, math.ceil(wait)))
             self.in_flight += 1
 
     def release(self) -> None:
